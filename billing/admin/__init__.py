@@ -1,0 +1,2 @@
+"""The finance back office: one admin module per area."""
+from billing.admin import catalog, invoices, stripe, subscriptions, tenants, usage  # noqa: F401

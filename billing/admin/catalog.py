@@ -1,0 +1,40 @@
+"""Admin for the catalog: metrics, and plans with their charges inline."""
+from django.contrib import admin
+
+from billing.models import Charge, Metric, Plan
+
+
+@admin.register(Metric)
+class MetricAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "unit", "aggregation", "field"]
+    list_filter = ["aggregation"]
+    search_fields = ["code", "name"]
+
+
+class ChargeInline(admin.StackedInline):
+    model = Charge
+    extra = 0
+    fields = [("metric", "model", "position"), ("unit_price", "free_units"), ("package_size", "package_price"), "tiers"]
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "currency", "interval", "base_price", "trial_days", "active", "charge_count"]
+    list_filter = ["active", "currency", "interval"]
+    search_fields = ["id", "name"]
+    inlines = [ChargeInline]
+    actions = ["deactivate"]
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(_charges=Count("charges"))
+
+    @admin.display(description="Charges", ordering="_charges")
+    def charge_count(self, obj) -> int:
+        return obj._charges
+
+    @admin.action(description="Deactivate selected plans (subscriptions keep them)")
+    def deactivate(self, request, queryset):
+        n = queryset.filter(active=True).update(active=False)
+        self.message_user(request, f"Deactivated {n} plan(s).")

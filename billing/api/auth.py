@@ -1,0 +1,42 @@
+"""POST /api/v1/auth/token and /token/refresh for local Django users.
+
+Staff users get the `finance` role; other users get `tenant` with the tenant linked to their account.
+"""
+from django.urls import path
+from rest_framework import exceptions
+from rest_framework.permissions import AllowAny
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+
+class RoleTokenObtainPairSerializer(TokenObtainPairSerializer):
+    @classmethod
+    def get_token(cls, user):
+        token = super().get_token(user)
+        token["sub"] = str(user.pk)
+        if user.is_staff:
+            token["role"] = "finance"
+        else:
+            link = getattr(user, "tenant_link", None)
+            if link is None:
+                raise exceptions.PermissionDenied("This user is not linked to a tenant.", code="no_tenant")
+            token["role"] = "tenant"
+            token["tenant_id"] = link.tenant_id
+        return token
+
+
+class TokenView(TokenObtainPairView):
+    serializer_class = RoleTokenObtainPairSerializer
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class RefreshView(TokenRefreshView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+urlpatterns = [
+    path("token", TokenView.as_view(), name="token"),
+    path("token/refresh", RefreshView.as_view(), name="token-refresh"),
+]

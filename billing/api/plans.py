@@ -1,0 +1,104 @@
+"""GET /plans and GET /plans/:planId."""
+from django.urls import path
+from django_filters import rest_framework as filters
+from rest_framework import generics, serializers
+
+from billing.models import Charge, Metric, Plan
+from billing_project.errors import NotFound
+from billing_project.fields import DecimalStringField, MoneyField
+
+
+class MetricSerializer(serializers.ModelSerializer):
+    field = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Metric
+        fields = ["code", "name", "unit", "aggregation", "field"]
+
+    def get_field(self, obj) -> str | None:
+        return obj.field or None
+
+
+class ChargeSerializer(serializers.ModelSerializer):
+    """A charge with only its model's pricing fields."""
+
+    metric = serializers.CharField(source="metric_id")
+
+    class Meta:
+        model = Charge
+        fields = ["metric", "model"]
+
+    def to_representation(self, obj):
+        data = {"metric": obj.metric_id, "model": obj.model}
+        dec = DecimalStringField().to_representation
+        if obj.model == "per_unit":
+            data.update(unit_price=dec(obj.unit_price), free_units=dec(obj.free_units))
+        elif obj.model == "package":
+            data.update(package_size=dec(obj.package_size), package_price=dec(obj.package_price),
+                        free_units=dec(obj.free_units))
+        else:
+            data["tiers"] = [
+                {
+                    "up_to": t.get("up_to"),
+                    "unit_price": t.get("unit_price"),
+                    **({"flat_fee": t["flat_fee"]} if t.get("flat_fee") not in (None, "0", "") else {}),
+                }
+                for t in obj.tiers
+            ]
+        return data
+
+
+class PlanSerializer(serializers.ModelSerializer):
+    base_price = MoneyField()
+    charges = ChargeSerializer(many=True, read_only=True)
+    metrics = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Plan
+        fields = ["id", "name", "description", "currency", "interval", "base_price", "trial_days", "active",
+                  "charges", "metrics"]
+
+    def get_metrics(self, obj) -> list[dict]:
+        seen = {}
+        for charge in obj.charges.all():
+            seen.setdefault(charge.metric_id, charge.metric)
+        return MetricSerializer(list(seen.values()), many=True).data
+
+
+class PlanFilter(filters.FilterSet):
+    currency = filters.CharFilter(field_name="currency", lookup_expr="iexact")
+    interval = filters.ChoiceFilter(choices=Plan.Interval.choices)
+
+    class Meta:
+        model = Plan
+        fields = ["currency", "interval"]
+
+
+class PlanListView(generics.ListAPIView):
+    """List active plans (filter `?currency=`)."""
+
+    allowed_roles = {"finance", "tenant"}
+    serializer_class = PlanSerializer
+    filterset_class = PlanFilter
+    queryset = Plan.objects.filter(active=True).prefetch_related("charges__metric").order_by("id")
+
+
+class PlanDetailView(generics.RetrieveAPIView):
+    """Get one plan by its catalog code (inactive ones too)."""
+
+    allowed_roles = {"finance", "tenant"}
+    serializer_class = PlanSerializer
+    queryset = Plan.objects.prefetch_related("charges__metric")
+    lookup_url_kwarg = "plan_id"
+
+    def get_object(self):
+        try:
+            return self.get_queryset().get(pk=self.kwargs["plan_id"])
+        except Plan.DoesNotExist:
+            raise NotFound(f"No plan '{self.kwargs['plan_id']}'.") from None
+
+
+urlpatterns = [
+    path("plans", PlanListView.as_view(), name="plan-list"),
+    path("plans/<str:plan_id>", PlanDetailView.as_view(), name="plan-detail"),
+]

@@ -1,0 +1,11 @@
+"""The billing app's routes under /api/v1/billing/, one module per area."""
+from billing.api import calculations, invoices, plans, stripe, subscriptions, usage
+
+urlpatterns = [
+    *plans.urlpatterns,
+    *usage.urlpatterns,
+    *subscriptions.urlpatterns,
+    *calculations.urlpatterns,
+    *invoices.urlpatterns,
+    *stripe.urlpatterns,
+]

@@ -1,0 +1,15 @@
+"""Billing models, one module per aggregate."""
+from .catalog import Charge, Metric, Plan
+from .idempotency import IdempotencyKey
+from .invoice import CreditApplication, Invoice, InvoiceLine, InvoiceNumberSequence
+from .stripe import StripeWebhookEvent
+from .subscription import CreditGrant, Discount, Subscription, SubscriptionPause, SubscriptionPlanSpan
+from .tenant import Tenant, TenantUser
+from .usage import UsageEvent, UsageHourly, UsageRollup
+
+__all__ = [
+    "Charge", "Metric", "Plan", "IdempotencyKey", "CreditApplication", "Invoice", "InvoiceLine",
+    "InvoiceNumberSequence", "StripeWebhookEvent", "CreditGrant", "Discount", "Subscription",
+    "SubscriptionPause", "SubscriptionPlanSpan", "Tenant", "TenantUser", "UsageEvent", "UsageHourly",
+    "UsageRollup",
+]

@@ -1,0 +1,37 @@
+"""Tenants (billing accounts) and the link from local users to the tenant they act for."""
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+TENANT_ID_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_.-]{1,64}$", "1–64 characters of [A-Za-z0-9_.-].")
+
+
+class Tenant(models.Model):
+    """A platform tenant's billing account, created on first use."""
+
+    id = models.CharField(primary_key=True, max_length=64, validators=[TENANT_ID_VALIDATOR])
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    address = models.TextField(blank=True)
+    tax_rate = models.DecimalField(
+        max_digits=7, decimal_places=6, default=0,
+        help_text="Fraction applied to (subtotal − discount): 0.2 = 20 %.",
+    )
+    stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+
+class TenantUser(models.Model):
+    """Links a local (non-staff) Django user to the tenant its tokens act for."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_link")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="users")
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.tenant_id}"

@@ -1,0 +1,66 @@
+"""Usage events and the rollups kept in step with them.
+
+`UsageEvent` is the raw, append-only record; `(tenant_id, event_id)` is unique so a re-sent event is
+stored once. `UsageRollup` holds per (tenant, metric, hour, resource, cost center) aggregates and
+`UsageHourly` per (tenant, metric, hour); both are updated in the same transaction as the insert,
+so `sum`, `count` and `max` never scan raw events. Partial hours at a range's edges are read from
+raw events through the (tenant_id, metric_id, timestamp) index.
+"""
+from django.db import models
+
+from .fields import quantity_field
+
+
+class UsageEvent(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    tenant_id = models.CharField(max_length=64)
+    event_id = models.CharField(max_length=128)
+    metric_id = models.CharField(max_length=64)
+    quantity = quantity_field(default=1)
+    timestamp = models.DateTimeField()
+    resource_id = models.CharField(max_length=128, blank=True, default="")
+    cost_center = models.CharField(max_length=64, blank=True, default="")
+    properties = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id", "event_id"], name="usage_event_unique_per_tenant"),
+        ]
+        indexes = [models.Index(fields=["tenant_id", "metric_id", "timestamp"], name="usage_tenant_metric_ts")]
+
+
+class UsageRollup(models.Model):
+    """Per (tenant, metric, hour, resource, cost center) aggregates; '' means none."""
+
+    tenant_id = models.CharField(max_length=64)
+    metric_id = models.CharField(max_length=64)
+    hour = models.DateTimeField()
+    resource_id = models.CharField(max_length=128, default="")
+    cost_center = models.CharField(max_length=64, default="")
+    quantity_sum = quantity_field(default=0)
+    quantity_max = quantity_field(default=0)
+    event_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id", "metric_id", "hour", "resource_id", "cost_center"], name="usage_rollup_key"
+            ),
+        ]
+
+
+class UsageHourly(models.Model):
+    """Per (tenant, metric, hour) aggregates: what previews, invoices and summaries read."""
+
+    tenant_id = models.CharField(max_length=64)
+    metric_id = models.CharField(max_length=64)
+    hour = models.DateTimeField()
+    quantity_sum = quantity_field(default=0)
+    quantity_max = quantity_field(default=0)
+    event_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id", "metric_id", "hour"], name="usage_hourly_key"),
+        ]

@@ -1,0 +1,217 @@
+"""Load the catalog (metrics, plans, charges) from the contract's JSON/YAML format, idempotently."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.db import transaction
+
+from billing.models import Charge, Metric, Plan
+from billing.pricing.charge_models import ChargeSpec, Tier, validate_charge
+from billing_project.money import is_valid_currency
+
+CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+AGGREGATIONS = {"sum", "count", "max", "unique_count"}
+MODELS = {"per_unit", "graduated", "volume", "package"}
+
+
+class CatalogError(Exception):
+    """The catalog file is invalid; `errors` names each offending item."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass
+class CatalogLoadResult:
+    metrics_created: int = 0
+    metrics_updated: int = 0
+    plans_created: int = 0
+    plans_updated: int = 0
+    plans_deactivated: list[str] = field(default_factory=list)
+
+
+def catalog_read_file(path: str | Path) -> dict:
+    """Return the parsed catalog file (JSON, or YAML by extension)."""
+    path = Path(path)
+    text = path.read_text()
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a catalog error
+        raise CatalogError([f"{path.name}: cannot parse: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise CatalogError([f"{path.name}: the top level must be an object with 'metrics' and 'plans'"])
+    return data
+
+
+def _decimal(value, where: str, errors: list[str], *, allow_none=False, minimum=Decimal(0)) -> Decimal | None:
+    if value is None:
+        if not allow_none:
+            errors.append(f"{where}: is required")
+        return None
+    try:
+        dec = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        errors.append(f"{where}: '{value}' is not a decimal number")
+        return None
+    if not dec.is_finite():
+        errors.append(f"{where}: '{value}' is not a finite number")
+        return None
+    if dec < minimum:
+        errors.append(f"{where}: must not be negative (got {value})")
+        return None
+    return dec
+
+
+def _charge_fields(raw: dict, where: str, errors: list[str]) -> dict | None:
+    """Return validated model fields of one charge, appending messages to `errors`."""
+    model = raw.get("model")
+    if model not in MODELS:
+        errors.append(f"{where}: model must be one of {', '.join(sorted(MODELS))} (got {model!r})")
+        return None
+    n = len(errors)
+    free_units = _decimal(raw.get("free_units", "0"), f"{where}.free_units", errors)
+    fields = {"model": model, "free_units": free_units or Decimal(0), "unit_price": None,
+              "package_size": None, "package_price": None, "tiers": []}
+    tiers: list[Tier] = []
+    if model == "per_unit":
+        fields["unit_price"] = _decimal(raw.get("unit_price"), f"{where}.unit_price", errors)
+    elif model == "package":
+        fields["package_size"] = _decimal(raw.get("package_size"), f"{where}.package_size", errors)
+        fields["package_price"] = _decimal(raw.get("package_price"), f"{where}.package_price", errors)
+        if fields["package_size"] is not None and fields["package_size"] <= 0:
+            errors.append(f"{where}.package_size: must be greater than 0")
+    else:
+        raw_tiers = raw.get("tiers")
+        if not isinstance(raw_tiers, list) or not raw_tiers:
+            errors.append(f"{where}.tiers: a {model} charge needs a non-empty list of tiers")
+        else:
+            for i, t in enumerate(raw_tiers):
+                tw = f"{where}.tiers[{i}]"
+                if not isinstance(t, dict):
+                    errors.append(f"{tw}: must be an object")
+                    continue
+                up_to = _decimal(t.get("up_to"), f"{tw}.up_to", errors, allow_none=True)
+                price = _decimal(t.get("unit_price"), f"{tw}.unit_price", errors)
+                flat = _decimal(t.get("flat_fee", "0"), f"{tw}.flat_fee", errors)
+                tiers.append(Tier(up_to=up_to, unit_price=price or Decimal(0), flat_fee=flat or Decimal(0)))
+                fields["tiers"].append(
+                    {"up_to": None if t.get("up_to") is None else str(t.get("up_to")),
+                     "unit_price": str(t.get("unit_price")),
+                     **({"flat_fee": str(t["flat_fee"])} if t.get("flat_fee") is not None else {})}
+                )
+    if len(errors) > n:
+        return None
+    spec = ChargeSpec(model=model, unit_price=fields["unit_price"], free_units=fields["free_units"],
+                      package_size=fields["package_size"], package_price=fields["package_price"], tiers=tuple(tiers))
+    for message in validate_charge(spec):
+        errors.append(f"{where}: {message}")
+    return fields if len(errors) == n else None
+
+
+def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:
+    """Return (metrics, plans) normalised from `data`, or raise CatalogError listing every problem."""
+    errors: list[str] = []
+    metrics_raw = data.get("metrics", [])
+    plans_raw = data.get("plans", [])
+    if not isinstance(metrics_raw, list) or not isinstance(plans_raw, list):
+        raise CatalogError(["'metrics' and 'plans' must be lists"])
+    metrics: list[dict] = []
+    codes: set[str] = set()
+    for i, m in enumerate(metrics_raw):
+        code = m.get("code") if isinstance(m, dict) else None
+        where = f"metrics[{i}] ({code or '?'})"
+        if not isinstance(m, dict) or not isinstance(code, str) or not CODE_RE.match(code):
+            errors.append(f"{where}: code must be 1–64 characters of [A-Za-z0-9_.-]")
+            continue
+        if code in codes:
+            errors.append(f"{where}: duplicate metric code")
+        agg = m.get("aggregation")
+        if agg not in AGGREGATIONS:
+            errors.append(f"{where}: aggregation must be one of {', '.join(sorted(AGGREGATIONS))} (got {agg!r})")
+        if agg == "unique_count" and not m.get("field"):
+            errors.append(f"{where}: a unique_count metric needs 'field'")
+        codes.add(code)
+        metrics.append({"code": code, "name": m.get("name") or code, "unit": m.get("unit") or "",
+                        "aggregation": agg, "field": m.get("field") or ""})
+    known_metrics = codes | set(Metric.objects.values_list("code", flat=True))
+    plans: list[dict] = []
+    plan_ids: set[str] = set()
+    for i, p in enumerate(plans_raw):
+        pid = p.get("id") if isinstance(p, dict) else None
+        where = f"plans[{i}] ({pid or '?'})"
+        if not isinstance(p, dict) or not isinstance(pid, str) or not CODE_RE.match(pid):
+            errors.append(f"{where}: id must be 1–64 characters of [A-Za-z0-9_.-]")
+            continue
+        if pid in plan_ids:
+            errors.append(f"{where}: duplicate plan id")
+        plan_ids.add(pid)
+        currency = p.get("currency")
+        if not isinstance(currency, str) or not is_valid_currency(currency):
+            errors.append(f"{where}.currency: '{currency}' is not an ISO 4217 currency code")
+        interval = p.get("interval", "month")
+        if interval not in ("month", "year"):
+            errors.append(f"{where}.interval: must be 'month' or 'year' (got {interval!r})")
+        base_price = _decimal(p.get("base_price", "0"), f"{where}.base_price", errors)
+        trial_days = p.get("trial_days", 0)
+        if not isinstance(trial_days, int) or isinstance(trial_days, bool) or trial_days < 0:
+            errors.append(f"{where}.trial_days: must be a whole number ≥ 0")
+        charges = []
+        seen_metrics: set[str] = set()
+        for j, c in enumerate(p.get("charges") or []):
+            metric = c.get("metric") if isinstance(c, dict) else None
+            cw = f"{where}.charges[{j}] ({metric or '?'})"
+            if not isinstance(c, dict):
+                errors.append(f"{cw}: must be an object")
+                continue
+            if metric not in known_metrics:
+                errors.append(f"{cw}: unknown metric '{metric}'")
+                continue
+            if metric in seen_metrics:
+                errors.append(f"{cw}: a plan has at most one charge per metric")
+            seen_metrics.add(metric)
+            fields = _charge_fields(c, cw, errors)
+            if fields:
+                charges.append({"metric_id": metric, "position": j, **fields})
+        plans.append({"id": pid, "name": p.get("name") or pid, "description": p.get("description") or "",
+                      "currency": currency, "interval": interval, "base_price": base_price,
+                      "trial_days": trial_days, "active": p.get("active", True), "charges": charges})
+    if errors:
+        raise CatalogError(errors)
+    return metrics, plans
+
+
+@transaction.atomic
+def catalog_load(*, data: dict, prune: bool = False, progress=None) -> CatalogLoadResult:
+    """Return what changed after upserting the catalog `data` (by code); `prune` deactivates absent plans."""
+    metrics, plans = catalog_validate(data)
+    result = CatalogLoadResult()
+    say = progress or (lambda msg: None)
+    for m in metrics:
+        _, created = Metric.objects.update_or_create(code=m["code"], defaults=m)
+        result.metrics_created += created
+        result.metrics_updated += not created
+    say(f"metrics: {len(metrics)} loaded")
+    for n, p in enumerate(plans, 1):
+        charges = p.pop("charges")
+        plan, created = Plan.objects.update_or_create(id=p["id"], defaults=p)
+        result.plans_created += created
+        result.plans_updated += not created
+        plan.charges.exclude(metric_id__in=[c["metric_id"] for c in charges]).delete()
+        for c in charges:
+            Charge.objects.update_or_create(plan=plan, metric_id=c["metric_id"], defaults=c)
+        say(f"plans: {n}/{len(plans)} ({plan.id}, {len(charges)} charges)")
+    if prune:
+        stale = Plan.objects.filter(active=True).exclude(id__in=[p["id"] for p in plans])
+        result.plans_deactivated = list(stale.values_list("id", flat=True))
+        stale.update(active=False)
+    return result

@@ -1,0 +1,100 @@
+"""Serializer fields shared by every app: instants that also accept dates, and money strings."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone as dt_timezone
+from decimal import Decimal
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+from billing_project.errors import invalid
+
+
+def parse_instant(value, attr: str | None = None) -> datetime:
+    """Return an aware UTC datetime from an ISO 8601 timestamp or a date (00:00Z that day)."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, date):
+        dt = datetime.combine(value, time.min)
+    else:
+        text = str(value).strip()
+        dt = None
+        try:
+            dt = parse_datetime(text)
+            if dt is None:
+                d = parse_date(text)
+                dt = datetime.combine(d, time.min) if d else None
+        except ValueError:
+            dt = None
+        if dt is None:
+            raise invalid(attr, f"'{text[:64]}' is not an ISO 8601 timestamp or date.", "invalid_datetime")
+    if timezone.is_naive(dt):
+        dt = dt.replace(tzinfo=dt_timezone.utc)
+    return dt.astimezone(dt_timezone.utc)
+
+
+def format_instant(value: datetime | None) -> str | None:
+    """Return `value` as `YYYY-MM-DDTHH:MM:SSZ` (with microseconds only when present)."""
+    if value is None:
+        return None
+    value = value.astimezone(dt_timezone.utc)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class InstantField(serializers.Field):
+    """An ISO 8601 timestamp in UTC; a bare date means 00:00Z that day."""
+
+    default_error_messages = {"invalid": "Expected an ISO 8601 timestamp or date."}
+
+    def to_internal_value(self, data):
+        return parse_instant(data, self.field_name)
+
+    def to_representation(self, value):
+        return format_instant(value)
+
+
+class MoneyField(serializers.Field):
+    """A money amount as a decimal string with the currency's minor-unit places (read-only)."""
+
+    def __init__(self, currency_attr: str = "currency", **kwargs):
+        kwargs.setdefault("read_only", True)
+        self.currency_attr = currency_attr
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        value = super().get_attribute(instance)
+        currency = getattr(instance, self.currency_attr, None) if not isinstance(instance, dict) else instance.get(self.currency_attr)
+        return (value, currency)
+
+    def to_representation(self, pair):
+        from billing_project.money import fmt
+
+        value, currency = pair
+        if value is None:
+            return None
+        return fmt(Decimal(value), currency or "USD")
+
+
+class DecimalStringField(serializers.DecimalField):
+    """A Decimal accepted from a string or number and rendered without trailing zeros noise."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 30)
+        kwargs.setdefault("decimal_places", 12)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        return plain_decimal(Decimal(value))
+
+
+def plain_decimal(value: Decimal) -> str:
+    """Return a Decimal as a plain string without exponent or needless trailing zeros ("0.0004", "10")."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"

@@ -1,0 +1,24 @@
+"""Top-level routes: the API under /api/v1/billing/, auth, health, schema, docs and the admin."""
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from billing_project.views import HealthView
+
+urlpatterns = [
+    path("health", HealthView.as_view(), name="health"),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/v1/auth/", include("billing.api.auth")),
+    path("api/v1/billing/", include("billing.api.urls")),
+    path("api/v1/billing/", include("coupons.api.urls")),
+    path("api/v1/billing/", include("costcenters.api.urls")),
+    path("api/v1/billing/", include("quotas.api.urls")),
+    path("api/v1/billing/", include("realtime.api.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "billing_project.errors.handler400"
+handler403 = "billing_project.errors.handler403"
+handler404 = "billing_project.errors.handler404"
+handler500 = "billing_project.errors.handler500"

@@ -1,0 +1,1 @@
+"""Cost centers: how a tenant splits its usage across its teams."""

@@ -1,0 +1,1 @@
+"""Hard and soft quotas per tenant and metric."""

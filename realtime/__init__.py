@@ -1,0 +1,1 @@
+"""Real-time cost of the current period, and alerts."""

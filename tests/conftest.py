@@ -1,0 +1,73 @@
+"""Shared fixtures: API clients per role, the demo catalog, tenants."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from billing_project.auth import issue_token
+
+CATALOG = Path(__file__).resolve().parent.parent / "billing" / "fixtures" / "demo_catalog.json"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _eager_celery():
+    """Run Celery tasks in-process in tests (tests that need a real worker switch this off)."""
+    from billing_project.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+
+
+def make_client(role: str, tenant_id: str | None = None, sub: str | None = None) -> APIClient:
+    """Return an APIClient authenticated with a fresh token for `role`."""
+    client = APIClient()
+    token = issue_token(sub=sub or f"test-{role}-{tenant_id or 'all'}", role=role, tenant_id=tenant_id)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def api():
+    """Return a factory: api(role, tenant_id=None) -> authenticated APIClient."""
+    return make_client
+
+
+@pytest.fixture
+def finance():
+    return make_client("finance")
+
+
+@pytest.fixture
+def service():
+    return make_client("service")
+
+
+@pytest.fixture
+def anon():
+    return APIClient()
+
+
+@pytest.fixture
+def catalog(db):
+    """Load the demo catalog (the contract's example plus a few plans)."""
+    from billing.services.catalog import catalog_load, catalog_read_file
+
+    catalog_load(data=catalog_read_file(CATALOG))
+
+
+@pytest.fixture
+def tenant(db):
+    """Return the tenant "acme"."""
+    from billing.models import Tenant
+
+    return Tenant.objects.create(id="acme", name="Acme Corp")
+
+
+@pytest.fixture
+def other_tenant(db):
+    from billing.models import Tenant
+
+    return Tenant.objects.create(id="globex", name="Globex")
