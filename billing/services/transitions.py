@@ -1,0 +1,62 @@
+"""The one place status changes happen: conditional UPDATEs against the TRANSITIONS tables.
+
+`UPDATE … WHERE id = %s AND status = <old>`: 0 rows means someone else changed it first, which is
+a clear 409, never a silent double effect.
+"""
+from __future__ import annotations
+
+from django.db import transaction
+
+from billing.models import Invoice, Subscription
+from billing_project.errors import Conflict
+
+
+class InvalidTransition(Conflict):
+    default_code = "invalid_transition"
+    default_detail = "That status change is not allowed from the current status."
+
+
+class InvoiceNotDraft(Conflict):
+    default_code = "invoice_not_draft"
+    default_detail = "Only a draft invoice can do that."
+
+
+class InvoiceNotOpen(Conflict):
+    default_code = "invoice_not_open"
+    default_detail = "Only an open invoice can do that."
+
+
+@transaction.atomic
+def invoice_transition(*, invoice: Invoice, to: str, error: type[Conflict] = InvalidTransition, **fields) -> Invoice:
+    """Return `invoice` moved from its current status to `to`, setting `fields`, or raise `error` (409).
+
+    The caller's in-memory status is the expected old status; a concurrent change makes this fail.
+    """
+    old = invoice.status
+    if to not in Invoice.TRANSITIONS.get(old, set()):
+        raise error(f"Invoice {invoice.number or invoice.id} is {old}; it cannot become {to}.")
+    updated = Invoice.objects.filter(pk=invoice.pk, status=old).update(status=to, **fields)
+    if updated == 0:
+        current = Invoice.objects.filter(pk=invoice.pk).values_list("status", flat=True).first()
+        raise error(f"Invoice {invoice.number or invoice.id} is {current}; it cannot become {to}.")
+    invoice.status = to
+    for name, value in fields.items():
+        setattr(invoice, name, value)
+    return invoice
+
+
+@transaction.atomic
+def subscription_transition(
+    *, subscription: Subscription, to: str, error: type[Conflict] = InvalidTransition, **fields
+) -> Subscription:
+    """Return `subscription` moved from its current status to `to`, setting `fields`, or raise `error` (409)."""
+    old = subscription.status
+    if to not in Subscription.TRANSITIONS.get(old, set()):
+        raise error(f"The subscription is {old}; it cannot become {to}.")
+    updated = Subscription.objects.filter(pk=subscription.pk, status=old).update(status=to, **fields)
+    if updated == 0:
+        raise error("The subscription changed concurrently; reload and retry.")
+    subscription.status = to
+    for name, value in fields.items():
+        setattr(subscription, name, value)
+    return subscription

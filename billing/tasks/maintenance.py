@@ -1,0 +1,14 @@
+"""Housekeeping tasks."""
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+
+@shared_task(name="billing.tasks.idempotency_keys_purge")
+def idempotency_keys_purge() -> int:
+    """Delete stored Idempotency-Key answers older than 24 h; return how many."""
+    from billing.models import IdempotencyKey
+
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(hours=24)).delete()
+    return deleted
