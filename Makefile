@@ -30,7 +30,8 @@ serve:
 	$(VENV)/bin/gunicorn billing_project.wsgi:application --bind $(BIND):$(PORT) --workers $(WORKERS) \
 		--access-logfile - --timeout 120
 
-test: setup  ## run the whole test suite
+test: setup  ## run the whole test suite (installs headless Chromium for the browser test when missing)
+	-@bash scripts/ensure_chromium.sh
 	$(VENV)/bin/pytest
 
 worker: setup  ## Celery worker with beat (needs CELERY_BROKER_URL)

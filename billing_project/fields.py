@@ -50,7 +50,7 @@ class InstantField(serializers.Field):
     default_error_messages = {"invalid": "Expected an ISO 8601 timestamp or date."}
 
     def to_internal_value(self, data):
-        return parse_instant(data, self.field_name)
+        return parse_instant(data)  # DRF nests the error under this field's name
 
     def to_representation(self, value):
         return format_instant(value)

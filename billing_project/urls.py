@@ -1,4 +1,7 @@
 """Top-level routes: the API under /api/v1/billing/, auth, health, schema, docs and the admin."""
+import os
+
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -17,6 +20,11 @@ urlpatterns = [
     path("api/v1/billing/", include("realtime.api.urls")),
     path("admin/", admin.site.urls),
 ]
+
+if getattr(settings, "BENCH_VIEWS", False) or os.environ.get("BENCH_VIEWS") == "1":  # bench/ingest.py only
+    from bench.views import BareView
+
+    urlpatterns.append(path("bench/bare", BareView.as_view(), name="bench-bare"))
 
 handler400 = "billing_project.errors.handler400"
 handler403 = "billing_project.errors.handler403"

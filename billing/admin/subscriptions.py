@@ -1,1 +1,52 @@
-"""Admin pages of this area."""
+"""Admin for subscriptions: status, periods, trial and pending cancellation, with their plan and pause history.
+
+Lifecycle changes go through the API's services (they keep the plan/pause history that billing
+segments read), so the history here is read-only.
+"""
+from django.contrib import admin
+
+from billing.models import Subscription, SubscriptionPause, SubscriptionPlanSpan
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PlanSpanInline(ReadOnlyInline):
+    model = SubscriptionPlanSpan
+    fields = readonly_fields = ["plan", "start", "end"]
+    verbose_name_plural = "plan history"
+
+
+class PauseInline(ReadOnlyInline):
+    model = SubscriptionPause
+    fields = readonly_fields = ["start", "end"]
+    verbose_name_plural = "pauses"
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["tenant", "plan", "status", "current_period", "trial_end", "cancel_at_period_end", "created_at"]
+    list_filter = ["status", "plan"]
+    search_fields = ["tenant__id", "tenant__name"]
+    list_select_related = ["tenant", "plan"]
+    inlines = [PlanSpanInline, PauseInline]
+    readonly_fields = [
+        "id", "tenant", "plan", "status", "currency", "started_at", "current_period_start", "current_period_end",
+        "trial_end", "cancel_at_period_end", "canceled_at", "ended_at", "paused_at", "resume_at",
+        "scheduled_plan", "invoiced_through", "created_at", "updated_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="Current period", ordering="current_period_start")
+    def current_period(self, obj) -> str:
+        return f"{obj.current_period_start:%Y-%m-%d %H:%M} → {obj.current_period_end:%Y-%m-%d %H:%M}"

@@ -3,7 +3,13 @@
 `sum`, `count` and `max` over [start, end) read `UsageHourly` for every whole hour inside the range
 and raw events (through the (tenant_id, metric_id, timestamp) index) only for the partial hours at
 its edges, so a period that starts at 10:37:12 is still exact to the microsecond. `unique_count`
-reads raw events through the same index.
+counts distinct `unique_key`s (md5 of properties[field], written by the ingest) with a loose index
+scan of the partial (tenant_id, metric_id, unique_key, timestamp) index: one index descent per
+distinct value, whatever the number of events.
+
+`usage_summary` answers GET /usage/summary for every group_by (metric, day, hour, resource,
+cost_center) the same way: rollups for whole hours (UsageHourly for time buckets, UsageRollup for
+resources and cost centers), raw events for the partial hours at the edges.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from billing.models import Metric, UsageEvent, UsageHourly
+from billing.models import Metric, UsageEvent, UsageHourly, UsageRollup
 
 HOUR = timedelta(hours=1)
 
@@ -95,12 +101,7 @@ def usage_by_metric(
         unique = [m for m in metrics if m.aggregation == "unique_count"]
         uniques: dict[str, int] = {}
         for m in unique:
-            cur.execute(
-                f"SELECT COUNT(DISTINCT properties ->> %s) FROM {UsageEvent._meta.db_table} "
-                f"WHERE tenant_id = %s AND metric_id = %s AND timestamp >= %s AND timestamp < %s",
-                [m.field, tenant_id, m.code, start, end],
-            )
-            uniques[m.code] = int(cur.fetchone()[0] or 0)
+            uniques[m.code] = _distinct_count(cur, tenant_id, m.code, start, end)
     for m in metrics:
         quantity = {
             "sum": sums[m.code],
@@ -110,3 +111,133 @@ def usage_by_metric(
         }[m.aggregation]
         result[m.code] = MetricUsage(metric=m.code, aggregation=m.aggregation, quantity=quantity, events=counts[m.code])
     return result
+
+
+def _distinct_count(cur, tenant_id: str, code: str, start: datetime, end: datetime) -> int:
+    """Return the number of distinct unique_keys of one metric in [start, end) (loose index scan)."""
+    table = UsageEvent._meta.db_table
+    cur.execute(
+        f"""
+        WITH RECURSIVE d(v) AS (
+            (SELECT unique_key FROM {table}
+              WHERE tenant_id = %(t)s AND metric_id = %(m)s AND unique_key IS NOT NULL
+                AND "timestamp" >= %(s)s AND "timestamp" < %(e)s
+              ORDER BY unique_key LIMIT 1)
+            UNION ALL
+            SELECT (SELECT x.unique_key FROM {table} x
+                     WHERE x.tenant_id = %(t)s AND x.metric_id = %(m)s AND x.unique_key IS NOT NULL
+                       AND x.unique_key > d.v AND x."timestamp" >= %(s)s AND x."timestamp" < %(e)s
+                     ORDER BY x.unique_key LIMIT 1)
+            FROM d WHERE d.v IS NOT NULL
+        )
+        SELECT count(v) FROM d
+        """,
+        {"t": tenant_id, "m": code, "s": start, "e": end},
+    )
+    return int(cur.fetchone()[0] or 0)
+
+
+GROUP_BY = ("metric", "day", "hour", "resource", "cost_center")
+# group_by -> (key over rollup rows, key over raw events, rollup table, output field)
+_GROUPINGS = {
+    "day": ("date_trunc('day', hour, 'UTC')", "date_trunc('day', \"timestamp\", 'UTC')", UsageHourly, "bucket"),
+    "hour": ("hour", "date_trunc('hour', \"timestamp\", 'UTC')", UsageHourly, "bucket"),
+    "resource": ("resource_id", "resource_id", UsageRollup, "resource_id"),
+    "cost_center": ("cost_center", "cost_center", UsageRollup, "cost_center"),
+}
+
+
+@dataclass(frozen=True)
+class GroupUsage:
+    """Aggregated usage of one metric within one group (a time bucket, a resource or a cost center)."""
+
+    metric: str
+    aggregation: str
+    key: object
+    quantity: Decimal
+    events: int
+
+
+def usage_grouped(
+    *, tenant_id: str, start: datetime, end: datetime, group_by: str, metrics: list[Metric]
+) -> list[GroupUsage]:
+    """Return the usage of `metrics` over [start, end) per (metric, group), groups with events only.
+
+    `key` is the bucket start (datetime) for day/hour, else the resource id or cost-center code
+    (None for events without one). Sorted by metric, then key (None first).
+    """
+    key_rollup, key_raw, table, _ = _GROUPINGS[group_by]
+    if end <= start or not metrics:
+        return []
+    codes = [m.code for m in metrics]
+    whole_start, whole_end, raw_ranges = _edges(start, end)
+    acc: dict[tuple[str, object], list] = {}
+
+    def fold(rows):
+        for code, key, s, mx, n in rows:
+            slot = acc.setdefault((code, key), [Decimal(0), Decimal(0), 0])
+            slot[0] += s or 0
+            slot[1] = max(slot[1], mx or 0)
+            slot[2] += int(n or 0)
+
+    with connection.cursor() as cur:
+        if whole_start < whole_end:
+            cur.execute(
+                f"SELECT metric_id, {key_rollup}, SUM(quantity_sum), MAX(quantity_max), SUM(event_count) "
+                f"FROM {table._meta.db_table} WHERE tenant_id = %s AND metric_id = ANY(%s) "
+                f"AND hour >= %s AND hour < %s GROUP BY 1, 2",
+                [tenant_id, codes, whole_start, whole_end],
+            )
+            fold(cur.fetchall())
+        for lo, hi in raw_ranges:
+            cur.execute(
+                f"SELECT metric_id, {key_raw}, SUM(quantity), MAX(quantity), COUNT(*) "
+                f"FROM {UsageEvent._meta.db_table} WHERE tenant_id = %s AND metric_id = ANY(%s) "
+                f"AND \"timestamp\" >= %s AND \"timestamp\" < %s GROUP BY 1, 2",
+                [tenant_id, codes, lo, hi],
+            )
+            fold(cur.fetchall())
+        uniques: dict[tuple[str, object], int] = {}
+        for m in metrics:
+            if m.aggregation != "unique_count":
+                continue
+            # NOTE: distinct values do not add up across groups, so each group counts raw events;
+            # the partial unique_key index serves the (tenant, metric, timestamp range) filter.
+            cur.execute(
+                f"SELECT k, COUNT(*) FROM (SELECT DISTINCT {key_raw} AS k, unique_key "
+                f"FROM {UsageEvent._meta.db_table} WHERE tenant_id = %s AND metric_id = %s "
+                f"AND unique_key IS NOT NULL AND \"timestamp\" >= %s AND \"timestamp\" < %s) d GROUP BY 1",
+                [tenant_id, m.code, start, end],
+            )
+            for key, n in cur.fetchall():
+                uniques[(m.code, key)] = int(n)
+    by_code = {m.code: m for m in metrics}
+    out = []
+    for (code, key), (s, mx, n) in acc.items():
+        agg = by_code[code].aggregation
+        quantity = {
+            "sum": s,
+            "count": Decimal(n),
+            "max": mx,
+            "unique_count": Decimal(uniques.get((code, key), 0)),
+        }[agg]
+        if group_by in ("resource", "cost_center") and key == "":
+            key = None
+        out.append(GroupUsage(metric=code, aggregation=agg, key=key, quantity=quantity, events=n))
+    out.sort(key=lambda g: (g.metric, g.key is not None, g.key if g.key is not None else ""))
+    return out
+
+
+def usage_default_range(*, tenant_id: str, now: datetime) -> tuple[datetime, datetime]:
+    """Return the tenant's current billing period (live subscription) or the current UTC calendar month."""
+    from billing.models import Subscription
+
+    period = (
+        Subscription.objects.filter(tenant_id=tenant_id).exclude(status="canceled")
+        .values_list("current_period_start", "current_period_end").first()
+    )
+    if period:
+        return period
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start, end

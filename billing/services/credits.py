@@ -1,4 +1,4 @@
-"""Consume credits at finalize (oldest-expiring first) and restore them when an invoice is voided."""
+"""Grant credits; consume them at finalize (oldest-expiring first) and restore them when an invoice is voided."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,8 +7,11 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import CreditApplication, CreditGrant, Invoice
+from billing.models import CreditApplication, CreditGrant, Invoice, Subscription
 from billing.selectors.credits import credit_grants_usable
+from billing.services.discounts import money_amount_validate
+from billing_project.errors import invalid
+from billing_project.money import quantize
 
 
 @transaction.atomic
@@ -57,3 +60,37 @@ def credits_restore(*, invoice: Invoice) -> Decimal:
         app.save(update_fields=["restored_at"])
         restored += app.amount
     return restored
+
+
+def credit_grant_validate(*, subscription: Subscription, amount: Decimal, expires_at: datetime | None,
+                          now: datetime) -> None:
+    """Return None when a grant of `amount` expiring at `expires_at` is acceptable at `now`, else raise a 400."""
+    money_amount_validate(attr="amount", amount=Decimal(amount), currency=subscription.currency)
+    if expires_at is not None and expires_at <= now:
+        raise invalid("expires_at", "expires_at must be in the future.", "in_past")
+
+
+@transaction.atomic
+def credit_grant_create(
+    *, subscription: Subscription, amount: Decimal, reason: str, expires_at: datetime | None = None
+) -> CreditGrant:
+    """Return a new credit grant for the subscription's tenant, in the subscription's currency.
+
+    The whole amount is available until `expires_at` (never expiring when None); finalize
+    consumes grants oldest-expiring first and a void gives back what its invoice took.
+    """
+    amount = Decimal(amount)
+    credit_grant_validate(subscription=subscription, amount=amount, expires_at=expires_at, now=timezone.now())
+    amount = quantize(amount, subscription.currency)
+    grant = CreditGrant(
+        tenant_id=subscription.tenant_id,
+        subscription=subscription,
+        amount=amount,
+        remaining=amount,
+        currency=subscription.currency,
+        reason=reason or "",
+        expires_at=expires_at,
+    )
+    grant.full_clean()
+    grant.save()
+    return grant

@@ -118,4 +118,5 @@ def test_schema_and_docs(anon):
     r = anon.get("/api/schema")
     assert r.status_code == 200
     assert b"/api/v1/billing/plans" in r.content
+    assert b"bearerAuth" in r.content
     assert anon.get("/api/docs").status_code == 200

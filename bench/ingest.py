@@ -1,0 +1,207 @@
+"""Usage ingest benchmark (issue 3): batch vs raw COPY, single POST vs a bare DRF view, summary latency.
+
+Run by `make bench` (bench/run.py) or alone: `.venv/bin/python bench/ingest.py [--quick]`.
+Writes its figures into bench/RESULTS-ingest.md between the results markers.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    ROOT, LoadResult, Server, bench_db, connect, ensure_big_tenant, latency, run_load, say, token,
+)
+
+RESULTS = ROOT / "bench" / "RESULTS-ingest.md"
+GOALS = {"batch": 30_000, "batch_ratio": 0.5, "single": 1_500, "single_p99": 50, "summary_p50": 20, "summary_p99": 100}
+
+
+def make_events(run: str, n: int, now: datetime) -> list[dict]:
+    """Return n distinct, realistic events spread over the last hour."""
+    metrics = ["api_calls"] * 7 + ["jobs", "storage_gb", "active_users"]
+    out = []
+    for i in range(n):
+        m = metrics[i % 10]
+        out.append({
+            "event_id": f"{run}-{i:08d}",
+            "metric": m,
+            "quantity": str(1 + i % 10) if m != "storage_gb" else f"{i % 500}.25",
+            "timestamp": (now - timedelta(seconds=(i * 7) % 3600)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "resource_id": f"vm-{i % 40}",
+            "properties": {"user_id": f"u{i % 300}", "region": "eu-west-1"},
+        })
+    return out
+
+
+def bench_batch(server: Server, quick: bool) -> tuple[LoadResult, LoadResult, int]:
+    """Return (HTTP batch load, raw COPY load, events per batch)."""
+    n_batches, clients, per = (24, 4, 1000) if quick else (120, 4, 1000)
+    run = "b" + uuid.uuid4().hex[:8]
+    now = datetime.now(timezone.utc)
+    events = make_events(run, n_batches * per, now)
+    bodies = [orjson.dumps({"events": events[k * per:(k + 1) * per]}) for k in range(n_batches)]
+    headers = {"Authorization": f"Bearer {token('service')}"}
+    tenants = [f"bench-ingest-{c}" for c in range(clients)]
+    http = run_load(lambda i: ("POST", f"/api/v1/billing/tenants/{tenants[i % clients]}/usage/batch", bodies[i]),
+                    port=server.port, headers=headers, concurrency=clients, total=n_batches, max_seconds=120,
+                    ok=(200,))
+    # raw ceiling: the same rows COPYed by as many connections into a table shaped (and indexed) like
+    # the events table, one transaction per 1,000 rows, no dedup answer and no rollups
+    rows = [(tenants[(k // per) % clients], e["event_id"], e["metric"], e["quantity"], e["timestamp"],
+             e["resource_id"], "", orjson.dumps(e["properties"]).decode(), now)
+            for k, e in enumerate(make_events(run + "r", n_batches * per, now))]
+    with connect() as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_raw_events")
+        conn.execute("CREATE TABLE bench_raw_events (LIKE billing_usageevent INCLUDING ALL)")
+    lock = threading.Lock()
+    nxt = iter(range(n_batches))
+    lat: list[float] = []
+
+    def copier():
+        with connect(autocommit=False) as conn:
+            while True:
+                with lock:
+                    k = next(nxt, None)
+                if k is None:
+                    return
+                t0 = time.perf_counter()
+                with conn.cursor() as cur, cur.copy(
+                    "COPY bench_raw_events (tenant_id, event_id, metric_id, quantity, \"timestamp\", resource_id, "
+                    "cost_center, properties, received_at) FROM STDIN"
+                ) as cp:
+                    for row in rows[k * per:(k + 1) * per]:
+                        cp.write_row(row)
+                conn.commit()
+                with lock:
+                    lat.append((time.perf_counter() - t0) * 1000)
+
+    threads = [threading.Thread(target=copier) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    secs = time.perf_counter() - t0
+    from bench.common import percentile
+
+    raw = LoadResult(requests=len(lat), errors=0, seconds=secs, rate=len(lat) / secs, p50_ms=percentile(lat, 50),
+                     p99_ms=percentile(lat, 99), statuses={})
+    with connect() as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_raw_events")
+    return http, raw, per
+
+
+def bench_single(server: Server, quick: bool) -> tuple[LoadResult, LoadResult]:
+    total, secs = (2500, 20) if quick else (8000, 40)
+    run = "s" + uuid.uuid4().hex[:8]
+    headers = {"Authorization": f"Bearer {token('service')}"}
+    bodies = [orjson.dumps(e) for e in make_events(run, total + 160, datetime.now(timezone.utc))]
+    # 16 clients spread over 16 tenants (the usual traffic: many tenants at once)
+    single = run_load(lambda i: ("POST", f"/api/v1/billing/tenants/bench-single-{i % 16}/usage", bodies[i]),
+                      port=server.port, headers=headers, concurrency=16, total=total, max_seconds=secs, warmup=160)
+    bare = run_load(lambda i: ("POST", "/bench/bare", bodies[i]), port=server.port, headers=headers,
+                    concurrency=16, total=total, max_seconds=secs, warmup=160)
+    # the worst case: every request updates the same (tenant, metric, hour) rollup rows, whose row
+    # locks are held until each commit is flushed, so these requests queue behind one another
+    hot_bodies = [orjson.dumps({**orjson.loads(b), "event_id": f"h{run}-{k}", "metric": "api_calls"})
+                  for k, b in enumerate(bodies[: total // 4 + 16])]
+    hot = run_load(lambda i: ("POST", "/api/v1/billing/tenants/bench-single-hot/usage", hot_bodies[i]),
+                   port=server.port, headers=headers, concurrency=16, total=total // 4, max_seconds=secs / 2, warmup=16)
+    return single, bare, hot
+
+
+def bench_summary(server: Server, quick: bool) -> tuple[dict, LoadResult, LoadResult]:
+    n_events = 1_000_000 if quick else 10_000_000
+    big = ensure_big_tenant("bench-big-1m" if quick else "bench-big", n_events=n_events)
+    headers = {"Authorization": f"Bearer {token('tenant', big['tenant_id'])}"}
+    path = f"/api/v1/billing/tenants/{big['tenant_id']}/usage/summary"
+    n = 100 if quick else 300
+    by_metric = latency(path, port=server.port, headers=headers, n=n, max_seconds=60)
+    by_day = latency(path + "?group_by=day", port=server.port, headers=headers, n=max(20, n // 5), max_seconds=60)
+    return big, by_metric, by_day
+
+
+def write_results(lines: list[str]) -> None:
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    text = RESULTS.read_text() if RESULTS.exists() else f"# Usage ingest benchmark\n\n{start}\n{end}\n"
+    if start not in text:
+        text += f"\n{start}\n{end}\n"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    RESULTS.write_text(head + start + "\n" + "\n".join(lines) + "\n" + end + tail)
+
+
+def main(quick: bool = False) -> dict:
+    say(f"== bench/ingest ({'quick' if quick else 'full'}) ==")
+    bench_db()
+    out: dict = {}
+    with Server(workers=int(os.environ.get("BENCH_WORKERS", "4"))) as server:
+        http, raw, per = bench_batch(server, quick)
+        ev_rate, raw_rate = http.rate * per, raw.rate * per
+        say(f"batch ingest ({per}-event batches, 4 clients): {ev_rate:,.0f} events/s "
+            f"(batch p50 {http.p50_ms:.0f} ms, p99 {http.p99_ms:.0f} ms, {http.errors} errors)")
+        say(f"raw COPY ceiling (same rows, 4 connections):   {raw_rate:,.0f} events/s")
+        say(f"ratio batch / raw COPY: {ev_rate / raw_rate:.0%}")
+        single, bare, hot = bench_single(server, quick)
+        say(f"single POST (16 clients, 16 tenants): {single.line()}")
+        say(f"single POST (16 clients, one tenant, one metric): {hot.line()}")
+        say(f"bare DRF view (16 clients): {bare.line()}")
+        say(f"ratio single / bare: {single.rate / bare.rate:.0%}")
+        big, by_metric, by_day = bench_summary(server, quick)
+        say(f"summary over {big['events']:,} events (group_by=metric): p50 {by_metric.p50_ms:.1f} ms, "
+            f"p99 {by_metric.p99_ms:.1f} ms ({by_metric.requests} requests, {by_metric.errors} errors)")
+        say(f"summary group_by=day: p50 {by_day.p50_ms:.1f} ms, p99 {by_day.p99_ms:.1f} ms")
+    out = {
+        "batch_events_per_s": ev_rate, "raw_copy_events_per_s": raw_rate, "batch_ratio": ev_rate / raw_rate,
+        "single_per_s": single.rate, "single_p50_ms": single.p50_ms, "single_p99_ms": single.p99_ms,
+        "single_hot_per_s": hot.rate, "single_hot_p99_ms": hot.p99_ms, "bare_per_s": bare.rate, "bare_p99_ms": bare.p99_ms, "summary_events": big["events"],
+        "summary_p50_ms": by_metric.p50_ms, "summary_p99_ms": by_metric.p99_ms,
+        "summary_day_p50_ms": by_day.p50_ms, "summary_day_p99_ms": by_day.p99_ms,
+    }
+
+    def mark(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    lines = [
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M}Z, {'--quick' if quick else 'full'} run, "
+        f"{os.cpu_count()} CPUs ({platform.machine()}), gunicorn {os.environ.get('BENCH_WORKERS', '4')} sync "
+        "workers, PostgreSQL on the same machine, load generator in the same machine.",
+        "",
+        "| measure | result | goal | |",
+        "|---|---|---|---|",
+        f"| batch ingest, 1,000-event batches, 4 clients | {ev_rate:,.0f} events/s (batch p50 {http.p50_ms:.0f} ms, "
+        f"p99 {http.p99_ms:.0f} ms) | ≥ 30,000/s | {mark(ev_rate >= GOALS['batch'])} |",
+        f"| raw psycopg COPY of the same rows, 4 connections | {raw_rate:,.0f} events/s | — | |",
+        f"| batch / raw COPY | {ev_rate / raw_rate:.0%} | ≥ 50 % | {mark(ev_rate / raw_rate >= GOALS['batch_ratio'])} |",
+        f"| single-event POST, 16 clients over 16 tenants | {single.rate:,.0f}/s, p50 {single.p50_ms:.1f} ms, p99 {single.p99_ms:.1f} ms "
+        f"| ≥ 1,500/s, p99 ≤ 50 ms | {mark(single.rate >= GOALS['single'] and single.p99_ms <= GOALS['single_p99'])} |",
+        f"| bare DRF view (JWT + JSON, no work), 16 clients | {bare.rate:,.0f}/s, p50 {bare.p50_ms:.1f} ms, "
+        f"p99 {bare.p99_ms:.1f} ms | — | |",
+        f"| single / bare | {single.rate / bare.rate:.0%} | — | |",
+        f"| single-event POST, 16 clients, all one tenant + metric (hot rollup rows) | {hot.rate:,.0f}/s, "
+        f"p50 {hot.p50_ms:.1f} ms, p99 {hot.p99_ms:.1f} ms | — | |",
+        f"| summary, {big['events']:,} events in the month, group_by=metric | p50 {by_metric.p50_ms:.1f} ms, "
+        f"p99 {by_metric.p99_ms:.1f} ms | p50 ≤ 20, p99 ≤ 100 ms "
+        f"| {mark(by_metric.p50_ms <= GOALS['summary_p50'] and by_metric.p99_ms <= GOALS['summary_p99'])} |",
+        f"| summary, same tenant, group_by=day | p50 {by_day.p50_ms:.1f} ms, p99 {by_day.p99_ms:.1f} ms | — | |",
+    ]
+    if not quick or not RESULTS.exists():
+        write_results(lines)
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    main(quick=parser.parse_args().quick)

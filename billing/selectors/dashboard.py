@@ -1,0 +1,445 @@
+"""Read the finance dashboard's figures: revenue, receivables, top tenants and daily usage cost.
+
+Everything here is a read. Revenue and receivables are a few aggregate queries grouped by currency
+(amounts in different currencies are never added up). Usage cost is priced exactly like the
+preview (`billing.selectors.calculation`): the plan segments of each live subscription's periods
+that overlap this month, each charge priced on the usage accumulated up to every day boundary.
+Usage is read once per subscription (hourly rollups for whole hours, raw events only in the
+partial hours at a segment's edges), so a day costs one price computation per charge, not a query.
+The top tenants then get a real `preview_bill`, whose usage lines are what the table shows.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, Min, Q, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import TruncMonth
+
+from billing.models import Invoice, Plan, Subscription, UsageEvent, UsageHourly
+from billing.pricing import add_months, period_index, period_start_n, price_charge
+from billing.selectors.calculation import charge_spec, preview_bill, subscription_segments
+
+UTC = dt_timezone.utc
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+#: Live subscriptions whose usage this month is priced day by day (the busiest ones first).
+MAX_USAGE_SUBSCRIPTIONS = 300
+TOP_TENANTS = 10
+
+
+def main_currency() -> str:
+    """Return the currency the dashboard's cards and charts are drawn in (others are listed)."""
+    return getattr(settings, "BILLING_DASHBOARD_CURRENCY", "USD")
+
+
+@dataclass(frozen=True)
+class MonthTotal:
+    """An amount for one calendar month (UTC); ``month`` is its first day."""
+
+    month: date
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class DayTotal:
+    """An amount for one UTC day."""
+
+    day: date
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class CurrencyAmount:
+    """A sum over ``count`` invoices in one currency."""
+
+    currency: str
+    amount: Decimal
+    count: int
+
+
+@dataclass(frozen=True)
+class TopTenant:
+    """A tenant ranked by the usage cost of its current period so far (from its preview)."""
+
+    tenant_id: str
+    name: str
+    plan_id: str
+    status: str
+    currency: str
+    usage: Decimal
+    total: Decimal
+    period_start: datetime
+    period_end: datetime
+
+
+@dataclass(frozen=True)
+class UsageThisMonth:
+    """Usage cost per day this month by currency, and each priced subscription's current-period usage."""
+
+    days: dict[str, list[DayTotal]]
+    current_usage: dict[object, Decimal]
+    subscriptions: list[Subscription]
+    considered: int
+    live_with_usage: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Every figure on the dashboard, as of ``now``."""
+
+    now: datetime
+    currency: str
+    months: list[date]
+    invoiced: dict[str, list[MonthTotal]]
+    collected: dict[str, list[MonthTotal]]
+    outstanding: dict[str, CurrencyAmount]
+    overdue: dict[str, CurrencyAmount]
+    top_tenants: list[TopTenant]
+    usage_days: dict[str, list[DayTotal]]
+    usage_considered: int
+    usage_live_with_usage: int
+    currencies: list[str] = field(default_factory=list)
+
+
+def month_start(at: datetime) -> datetime:
+    """Return the first instant of the UTC calendar month containing ``at``."""
+    at = at.astimezone(UTC)
+    return datetime(at.year, at.month, 1, tzinfo=UTC)
+
+
+def last_months(*, now: datetime, count: int = 12) -> list[date]:
+    """Return the first days of the ``count`` UTC months ending with the current one, oldest first."""
+    current = month_start(now)
+    return [add_months(current, -n).date() for n in range(count - 1, -1, -1)]
+
+
+def _by_month(rows, months: list[date]) -> dict[str, list[MonthTotal]]:
+    """Return {currency: one MonthTotal per month (0 where nothing)} from (currency, month, amount) rows."""
+    found: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    for row in rows:
+        found[row["currency"]][row["month"].astimezone(UTC).date()] = row["amount"] or Decimal(0)
+    return {
+        currency: [MonthTotal(m, amounts.get(m, Decimal(0))) for m in months]
+        for currency, amounts in sorted(found.items())
+    }
+
+
+def invoiced_by_month(*, now: datetime, count: int = 12) -> dict[str, list[MonthTotal]]:
+    """Return {currency: totals of finalized, non-void invoices by the month they were finalized}."""
+    months = last_months(now=now, count=count)
+    start = datetime.combine(months[0], datetime.min.time(), tzinfo=UTC)
+    rows = (
+        Invoice.objects.filter(finalized_at__gte=start, finalized_at__lte=now)
+        .exclude(status=Invoice.Status.VOID)
+        .annotate(month=TruncMonth("finalized_at", tzinfo=UTC))
+        .values("currency", "month")
+        .annotate(amount=Sum("total"))
+        .order_by()
+    )
+    return _by_month(rows, months)
+
+
+def collected_by_month(*, now: datetime, count: int = 12) -> dict[str, list[MonthTotal]]:
+    """Return {currency: amounts paid on invoices by the month they were paid}."""
+    months = last_months(now=now, count=count)
+    start = datetime.combine(months[0], datetime.min.time(), tzinfo=UTC)
+    rows = (
+        Invoice.objects.filter(status=Invoice.Status.PAID, paid_at__gte=start, paid_at__lte=now)
+        .annotate(month=TruncMonth("paid_at", tzinfo=UTC))
+        .values("currency", "month")
+        .annotate(amount=Sum("amount_paid"))
+        .order_by()
+    )
+    return _by_month(rows, months)
+
+
+def receivables(*, now: datetime) -> tuple[dict[str, CurrencyAmount], dict[str, CurrencyAmount]]:
+    """Return ({currency: outstanding}, {currency: overdue}): open invoices' amount due, all and past due."""
+    rows = (
+        Invoice.objects.filter(status=Invoice.Status.OPEN)
+        .values("currency")
+        .annotate(
+            amount=Sum("amount_due"),
+            count=Count("id"),
+            overdue_amount=Sum("amount_due", filter=Q(due_at__lt=now)),
+            overdue_count=Count("id", filter=Q(due_at__lt=now)),
+        )
+        .order_by("currency")
+    )
+    outstanding, overdue = {}, {}
+    for r in rows:
+        outstanding[r["currency"]] = CurrencyAmount(r["currency"], r["amount"] or Decimal(0), r["count"])
+        if r["overdue_count"]:
+            overdue[r["currency"]] = CurrencyAmount(r["currency"], r["overdue_amount"], r["overdue_count"])
+    return outstanding, overdue
+
+
+# --- Usage cost ------------------------------------------------------------------------------------
+
+
+def _floor_hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(at: datetime) -> datetime:
+    floor = _floor_hour(at)
+    return floor if floor == at else floor + HOUR
+
+
+class _Accumulator:
+    """Usage of one metric over a segment, answerable as "quantity up to instant t" without queries.
+
+    Items are (instant by which they are complete, sum, max, count): an hourly rollup row is complete
+    at its hour's end, a raw edge event at its own timestamp (counted when strictly before t).
+    """
+
+    def __init__(self, aggregation: str):
+        self.aggregation = aggregation
+        self.items: list[tuple[datetime, bool, Decimal, Decimal, int]] = []
+        self.firsts: list[datetime] = []  # unique_count: when each distinct value first appeared
+
+    def quantities_at(self, instants: list[datetime]) -> list[Decimal]:
+        """Return the aggregated quantity over the segment's usage before each of ``instants`` (sorted)."""
+        if self.aggregation == "unique_count":
+            firsts = sorted(self.firsts)
+            return [Decimal(bisect.bisect_left(firsts, t)) for t in instants]
+        items = sorted(self.items, key=lambda i: i[0])
+        out, i, total, biggest, count = [], 0, Decimal(0), Decimal(0), 0
+        for t in instants:
+            while i < len(items):
+                at, raw, s, mx, n = items[i]
+                if at < t or (not raw and at == t):
+                    total, biggest, count = total + s, max(biggest, mx), count + n
+                    i += 1
+                else:
+                    break
+            out.append({"sum": total, "max": biggest, "count": Decimal(count)}[self.aggregation])
+        return out
+
+
+def _segment_usage(tenant_id: str, segment, metrics: dict[str, str], hourly: list[tuple]) -> dict[str, _Accumulator]:
+    """Return {metric: _Accumulator} of the segment's usage window from preloaded hourly rows + edge events."""
+    start, end = segment.usage_start, segment.usage_end
+    acc = {code: _Accumulator(agg) for code, agg in metrics.items()}
+    if end <= start:
+        return acc
+    whole_start, whole_end = _ceil_hour(start), _floor_hour(end)
+    if whole_start >= whole_end:  # inside one hour: raw events only
+        whole_start = whole_end
+        edges = [(start, end)]
+    else:
+        edges = [r for r in ((start, whole_start), (whole_end, end)) if r[0] < r[1]]
+    for metric_id, hour, s, mx, n in hourly:
+        if metric_id in acc and whole_start <= hour < whole_end:
+            acc[metric_id].items.append((hour + HOUR, False, s, mx, n))
+    plain = [c for c, agg in metrics.items() if agg != "unique_count"]
+    if plain and edges:
+        edge_q = Q()
+        for lo, hi in edges:
+            edge_q |= Q(timestamp__gte=lo, timestamp__lt=hi)
+        rows = UsageEvent.objects.filter(edge_q, tenant_id=tenant_id, metric_id__in=plain).values_list(
+            "metric_id", "timestamp", "quantity"
+        )
+        for metric_id, ts, q in rows:
+            acc[metric_id].items.append((ts, True, q, q, 1))
+    return acc
+
+
+def _unique_firsts(tenant_id: str, segment, metric_id: str, field_name: str) -> list[datetime]:
+    """Return when each distinct value of a unique_count metric first appeared in the segment."""
+    return list(
+        UsageEvent.objects.filter(
+            tenant_id=tenant_id, metric_id=metric_id,
+            timestamp__gte=segment.usage_start, timestamp__lt=segment.usage_end,
+        )
+        .annotate(value=KeyTextTransform(field_name, "properties"))
+        .values("value")
+        .annotate(first=Min("timestamp"))
+        .values_list("first", flat=True)
+    )
+
+
+def _periods_overlapping(sub: Subscription, interval: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+    """Return the subscription's billing periods that overlap [lo, hi), up to its current one."""
+    periods = [(sub.current_period_start, sub.current_period_end)]
+    if sub.current_period_start <= sub.started_at:
+        return periods
+    n = period_index(sub.started_at, interval, sub.current_period_start)
+    while n > 0 and periods[-1][0] > lo:
+        n -= 1
+        # min(): a reactivated subscription's current period need not sit on the original anchor.
+        end = min(period_start_n(sub.started_at, interval, n + 1), periods[-1][0])
+        periods.append((period_start_n(sub.started_at, interval, n), end))
+    return [p for p in reversed(periods) if p[0] < hi and p[1] > lo]
+
+
+def _boundaries(lo: datetime, hi: datetime) -> list[datetime]:
+    """Return lo, every UTC midnight strictly inside (lo, hi), and hi."""
+    points = [lo]
+    day = datetime(lo.year, lo.month, lo.day, tzinfo=UTC) + DAY
+    while day < hi:
+        points.append(day)
+        day += DAY
+    points.append(hi)
+    return points
+
+
+def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: datetime, now: datetime):
+    """Return ({day: usage cost added that day}, usage cost of the current period up to now)."""
+    interval = plans[sub.plan_id].interval
+    periods = _periods_overlapping(sub, interval, start, now)
+    plan_segments = []
+    for ps, pe in periods:
+        segs = subscription_segments(subscription=sub, period_start=ps, period_end=pe, cutoff=now)
+        plan_segments.append((ps, pe, segs))
+    codes = {c.metric_id for ps, pe, segs in plan_segments for s in segs for c in plans[s.plan_id].charges.all()}
+    windows = [(s.usage_start, s.usage_end) for _, _, segs in plan_segments for s in segs if s.usage_start < s.usage_end]
+    hourly: list[tuple] = []
+    if codes and windows:
+        lo, hi = min(w[0] for w in windows), max(w[1] for w in windows)
+        hourly = list(
+            UsageHourly.objects.filter(
+                tenant_id=sub.tenant_id, metric_id__in=codes, hour__gte=_ceil_hour(lo), hour__lt=_floor_hour(hi)
+            ).values_list("metric_id", "hour", "quantity_sum", "quantity_max", "event_count")
+        )
+    days: dict[date, Decimal] = defaultdict(Decimal)
+    current = Decimal(0)
+    for ps, pe, segs in plan_segments:
+        window_lo, window_hi = max(ps, start), min(pe, now, sub.ended_at or pe)
+        if window_hi <= window_lo:
+            continue
+        points = _boundaries(window_lo, window_hi)
+        # NOTE: a period's usage cost restarts at zero at its start (tiers restart), so the first
+        # boundary counts from 0 when the period begins inside the window, else from what had
+        # accrued by the window's start.
+        cumulative = [Decimal(0)] * len(points)
+        for seg in segs:
+            charges = list(plans[seg.plan_id].charges.all())
+            if not charges:
+                continue
+            metrics = {c.metric_id: c.metric.aggregation for c in charges}
+            acc = _segment_usage(sub.tenant_id, seg, metrics, hourly)
+            for c in charges:
+                if c.metric.aggregation == "unique_count" and seg.usage_start < seg.usage_end:
+                    acc[c.metric_id].firsts = _unique_firsts(sub.tenant_id, seg, c.metric_id, c.metric.field)
+            clipped = [min(max(t, seg.usage_start), seg.usage_end) if seg.usage_start < seg.usage_end else seg.usage_start
+                       for t in points]
+            spec_cache = {c.pk: charge_spec(c) for c in charges}
+            quantities = {code: a.quantities_at(clipped) for code, a in acc.items()}
+            for c in charges:
+                for k, q in enumerate(quantities[c.metric_id]):
+                    cumulative[k] += price_charge(spec_cache[c.pk], q, sub.currency).amount
+        base = Decimal(0) if window_lo == ps else cumulative[0]
+        previous = base
+        for k in range(1, len(points)):
+            days[points[k - 1].date()] += cumulative[k] - previous
+            previous = cumulative[k]
+        if ps == sub.current_period_start:
+            current = cumulative[-1]
+    return days, current
+
+
+def usage_this_month(*, now: datetime, limit: int = MAX_USAGE_SUBSCRIPTIONS) -> UsageThisMonth:
+    """Return the usage cost per UTC day of this month (by currency) over live subscriptions.
+
+    Only tenants with usage in the last 12 months can add anything (a yearly period overlapping this
+    month may start that early); the `limit` busiest of them, by events recorded, are priced.
+    """
+    start = month_start(now)
+    live = Subscription.objects.exclude(status=Subscription.Status.CANCELED).filter(started_at__lt=now)
+    # A period overlapping this month can start up to a year earlier (yearly plans).
+    busy = (
+        UsageHourly.objects.filter(hour__gte=add_months(start, -12), hour__lt=now,
+                                   tenant_id__in=live.values("tenant_id"))
+        .values("tenant_id")
+        .annotate(n=Sum("event_count"))
+        .order_by("-n", "tenant_id")
+    )
+    live_with_usage = busy.count()
+    tenant_ids = [r["tenant_id"] for r in busy[:limit]]
+    subs = list(
+        live.filter(tenant_id__in=tenant_ids)
+        .select_related("tenant", "plan")
+        .prefetch_related("plan_spans", "pauses")
+    )
+    plan_ids = {s.plan_id for s in subs} | {span.plan_id for s in subs for span in s.plan_spans.all()}
+    plans = {p.id: p for p in Plan.objects.filter(id__in=plan_ids).prefetch_related("charges__metric")}
+    day_list = [(start + DAY * i).date() for i in range((now - start).days + 1)]
+    by_currency: dict[str, dict[date, Decimal]] = defaultdict(lambda: {d: Decimal(0) for d in day_list})
+    current_usage: dict[object, Decimal] = {}
+    for sub in subs:
+        days, current = _subscription_daily(sub, plans, start=start, now=now)
+        series = by_currency[sub.currency]
+        for d, amount in days.items():
+            if d in series:
+                series[d] += amount
+        current_usage[sub.pk] = current
+    return UsageThisMonth(
+        days={c: [DayTotal(d, v) for d, v in sorted(s.items())] for c, s in sorted(by_currency.items())},
+        current_usage=current_usage,
+        subscriptions=subs,
+        considered=len(subs),
+        live_with_usage=live_with_usage,
+    )
+
+
+def top_tenants_by_usage(*, now: datetime, usage: UsageThisMonth | None = None, limit: int = TOP_TENANTS) -> list[TopTenant]:
+    """Return the `limit` tenants with the highest usage cost this period, main currency first.
+
+    Ranked on the day-by-day pricing of `usage_this_month`; the figures shown come from each
+    winner's `preview_bill` (its usage lines and its total so far).
+    """
+    usage = usage or usage_this_month(now=now)
+    main = main_currency()
+    ranked = sorted(
+        (s for s in usage.subscriptions if usage.current_usage.get(s.pk, Decimal(0)) > 0),
+        key=lambda s: (s.currency != main, -usage.current_usage[s.pk], s.tenant_id),
+    )[:limit]
+    top = []
+    for sub in ranked:
+        bill = preview_bill(subscription=sub, now=now)
+        top.append(
+            TopTenant(
+                tenant_id=sub.tenant_id,
+                name=sub.tenant.name or sub.tenant_id,
+                plan_id=sub.plan_id,
+                status=sub.status,
+                currency=bill.currency,
+                usage=sum((line.amount for line in bill.lines if line.type == "usage"), Decimal(0)),
+                total=bill.totals.total,
+                period_start=bill.period_start,
+                period_end=bill.period_end,
+            )
+        )
+    top.sort(key=lambda t: (t.currency != main, -t.usage, t.tenant_id))
+    return top
+
+
+def dashboard_summary(*, now: datetime) -> Dashboard:
+    """Return every figure of the finance dashboard as of `now`."""
+    usage = usage_this_month(now=now)
+    outstanding, overdue = receivables(now=now)
+    invoiced = invoiced_by_month(now=now)
+    collected = collected_by_month(now=now)
+    currencies = sorted(set(invoiced) | set(collected) | set(outstanding) | set(usage.days) | {main_currency()})
+    return Dashboard(
+        now=now,
+        currency=main_currency(),
+        months=last_months(now=now),
+        invoiced=invoiced,
+        collected=collected,
+        outstanding=outstanding,
+        overdue=overdue,
+        top_tenants=top_tenants_by_usage(now=now, usage=usage),
+        usage_days=usage.days,
+        usage_considered=usage.considered,
+        usage_live_with_usage=usage.live_with_usage,
+        currencies=currencies,
+    )

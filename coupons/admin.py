@@ -1,0 +1,85 @@
+"""Finance back office for coupons: redemptions inline, times redeemed read-only, a deactivate action."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from rest_framework.exceptions import ValidationError as ApiValidationError
+
+from coupons.models import Coupon, CouponRedemption
+from coupons.selectors.coupons import coupon_by_code
+from coupons.services.coupons import coupon_deactivate, coupon_terms_validate
+
+
+def api_errors_to_form(form: forms.BaseForm, exc: ApiValidationError) -> None:
+    """Add the field errors of a service's 400 to `form` (dotted attrs land on their top field)."""
+    detail = exc.detail if isinstance(exc.detail, dict) else {None: exc.detail}
+    for attr, messages in detail.items():
+        field = attr.split(".")[0] if attr else None
+        if field not in form.fields:
+            field = None
+        for message in messages if isinstance(messages, list) else [messages]:
+            form.add_error(field, str(message))
+
+
+class CouponAdminForm(forms.ModelForm):
+    class Meta:
+        model = Coupon
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        amount_off = data.get("amount_off")
+        data["currency"] = (data.get("currency") or "").upper() if amount_off is not None else ""
+        if data.get("duration") != Coupon.Duration.REPEATING:
+            data["duration_in_periods"] = None
+        try:
+            coupon_terms_validate(
+                code=data.get("code") or "",
+                percent_off=data.get("percent_off"),
+                amount_off=amount_off,
+                currency=data["currency"],
+                duration=data.get("duration"),
+                duration_in_periods=data.get("duration_in_periods"),
+                max_redemptions=data.get("max_redemptions"),
+                applies_to_plans=list(data.get("applies_to_plans") or []),
+            )
+        except ApiValidationError as exc:
+            api_errors_to_form(self, exc)
+            return data
+        same = coupon_by_code(code=data["code"])
+        if same is not None and same.pk != self.instance.pk:
+            self.add_error("code", f"The code is taken by '{same.code}' (codes are case-insensitive).")
+        return data
+
+
+class CouponRedemptionInline(admin.TabularInline):
+    model = CouponRedemption
+    extra = 0
+    can_delete = False
+    fields = ["tenant", "subscription", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    form = CouponAdminForm
+    list_display = ["code", "name", "percent_off", "amount_off", "currency", "duration", "times_redeemed",
+                    "max_redemptions", "redeem_by", "active", "created_at"]
+    list_filter = ["active", "duration", "currency"]
+    search_fields = ["code", "name"]
+    readonly_fields = ["times_redeemed", "created_at"]
+    inlines = [CouponRedemptionInline]
+    actions = ["deactivate"]
+
+    @admin.action(description="Deactivate selected coupons (no further redemptions)")
+    def deactivate(self, request, queryset):
+        n = 0
+        for coupon in queryset.filter(active=True).order_by("pk"):
+            coupon_deactivate(coupon=coupon)
+            n += 1
+        self.message_user(request, f"Deactivated {n} coupon(s).")

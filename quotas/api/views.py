@@ -1,0 +1,87 @@
+"""Quota endpoints: POST /quotas, GET /quotas/tenants/:tenantId (+ /check), PUT|DELETE /quotas/:quotaId."""
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+
+from billing.models import Metric
+from billing_project.errors import NotFound, invalid
+from billing_project.permissions import ensure_tenant_access, scope_to_caller
+from quotas.api.serializers import QuotaCheckSerializer, QuotaSerializer, QuotaWriteSerializer
+from quotas.models import Quota
+from quotas.selectors import quota_checks, quota_list
+from quotas.services import quota_create, quota_delete, quota_update
+
+
+class QuotaCreateView(generics.GenericAPIView):
+    """Create a quota for the tenant named in the body."""
+
+    allowed_roles = {"finance", "tenant"}
+    serializer_class = QuotaSerializer
+
+    @extend_schema(request=QuotaWriteSerializer, responses={201: QuotaSerializer})
+    def post(self, request):
+        body = QuotaWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        ensure_tenant_access(request, body.validated_data["tenant_id"])
+        quota = quota_create(**body.validated_data)
+        return Response(QuotaSerializer(quota).data, status=status.HTTP_201_CREATED)
+
+
+class QuotaListView(generics.ListAPIView):
+    """List the tenant's quotas."""
+
+    allowed_roles = {"finance", "tenant"}
+    serializer_class = QuotaSerializer
+
+    def get_queryset(self):
+        return quota_list(tenant_id=self.kwargs["tenant_id"])
+
+
+class QuotaCheckView(generics.GenericAPIView):
+    """Measure each of the tenant's quotas (or one metric's) over its current window."""
+
+    allowed_roles = {"finance", "tenant", "service"}
+    serializer_class = QuotaCheckSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("metric", OpenApiTypes.STR, description="Only this metric's quotas.")],
+                   responses={200: QuotaCheckSerializer})
+    def get(self, request, tenant_id):
+        metric = request.query_params.get("metric") or None
+        if metric is not None and not Metric.objects.filter(code=metric).exists():
+            raise invalid("metric", f"Unknown metric '{metric[:64]}'.", "unknown_metric")
+        checks = quota_checks(tenant_id=tenant_id, now=timezone.now(), metric=metric)
+        return Response(QuotaCheckSerializer({"tenant_id": tenant_id, "results": checks}).data)
+
+
+class QuotaDetailView(generics.GenericAPIView):
+    """Update or delete one quota."""
+
+    allowed_roles = {"finance", "tenant"}
+    serializer_class = QuotaSerializer
+
+    def get_object(self):
+        quota = scope_to_caller(Quota.objects.select_related("metric"), self.request).filter(
+            pk=self.kwargs["quota_id"]).first()
+        if quota is None:
+            raise NotFound("No such quota.")
+        return quota
+
+    @extend_schema(request=QuotaWriteSerializer, responses={200: QuotaSerializer})
+    def put(self, request, quota_id):
+        quota = self.get_object()
+        body = QuotaWriteSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        if data.pop("tenant_id", quota.tenant_id) != quota.tenant_id:
+            raise invalid("tenant_id", "A quota cannot move to another tenant.", "tenant_id_immutable")
+        quota = quota_update(quota=quota, **data)
+        return Response(QuotaSerializer(quota).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, quota_id):
+        quota_delete(quota=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

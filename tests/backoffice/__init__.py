@@ -1,0 +1,1 @@
+"""Tests of the finance back office: dashboard figures, charts, staff-only admin, tenant admin."""
