@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8087
 BIND ?= 0.0.0.0
-WORKERS ?= 3
+WORKERS ?= 5
 
 .PHONY: setup run serve test worker bench migrate stop-db clean
 

@@ -149,6 +149,24 @@ def step_queries(samples: list[int]) -> dict:
     return result
 
 
+def step_batch_queries(size: int) -> dict:
+    """Return the queries per invoice of one batch as the Celery task runs it (plans read once per batch)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from billing.models import Subscription
+    from billing.services.invoices import invoices_run_batch
+
+    ids = list(
+        Subscription.objects.filter(tenant__id__startswith=PREFIX, invoiced_through__lt=_period()[1])
+        .order_by("tenant_id").values_list("id", flat=True)[:size]
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        summary = invoices_run_batch(subscription_ids=ids, draft_ids=[], at=timezone.now())
+    return {"batch": len(ids), "queries_per_invoice": round(len(ctx.captured_queries) / max(summary.generated, 1), 2)}
+
+
 def step_pdf(count: int) -> dict:
     """Return the rate of rendering and storing PDFs of finalized invoices in this one process."""
     from billing.models import Invoice
@@ -166,7 +184,8 @@ def step_pdf(count: int) -> dict:
             "avg_kb": round(size / len(ids) / 1024, 1)}
 
 
-STEPS = {"seed": step_seed, "reset": step_reset, "queries": step_queries, "pdf": step_pdf}
+STEPS = {"seed": step_seed, "reset": step_reset, "queries": step_queries, "batch_queries": step_batch_queries,
+         "pdf": step_pdf}
 
 
 def _in_django(step: str, arg, env: dict | None = None) -> dict:
@@ -268,8 +287,11 @@ def main(quick: bool = False, *, subscriptions: int | None = None, batch_size: i
     say(f"  queries per invoice (generate + finalize + roll, one transaction): "
         + ", ".join(f"{v} for {k} subscriptions" for k, v in queries.items())
         + f" with {n:,} in the database [{'constant' if flat else 'VARIES'}]")
+    batch = _in_django("batch_queries", 50)
+    say(f"  queries per invoice in one Celery batch of {batch['batch']} (plans and charges read once per batch): "
+        f"{batch['queries_per_invoice']}")
     return {"subscriptions": n, "run": run, "pdf": pdf, "queries_per_invoice": queries,
-            "targets_met": ok_run and ok_pdf and flat}
+            "queries_per_invoice_batch": batch["queries_per_invoice"], "targets_met": ok_run and ok_pdf and flat}
 
 
 if __name__ == "__main__":

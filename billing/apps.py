@@ -8,5 +8,5 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import schedule  # noqa: F401  (registers the Celery beat entries)
-        from billing_project import schema  # noqa: F401  (the JWT security scheme in /api/schema)
+        from billing_project import checks, schema  # noqa: F401  (deploy checks; the JWT scheme in /api/schema)
         from billing import tasks  # noqa: F401  (registers the tasks and the areas' signal receivers)

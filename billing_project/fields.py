@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_project.errors import invalid
@@ -44,6 +46,7 @@ def format_instant(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class InstantField(serializers.Field):
     """An ISO 8601 timestamp in UTC; a bare date means 00:00Z that day."""
 
@@ -56,6 +59,7 @@ class InstantField(serializers.Field):
         return format_instant(value)
 
 
+@extend_schema_field({"type": "string", "format": "decimal", "example": "49.00"})
 class MoneyField(serializers.Field):
     """A money amount as a decimal string with the currency's minor-unit places (read-only)."""
 
@@ -78,6 +82,7 @@ class MoneyField(serializers.Field):
         return fmt(Decimal(value), currency or "USD")
 
 
+@extend_schema_field({"type": "string", "format": "decimal", "example": "0.0004"})
 class DecimalStringField(serializers.DecimalField):
     """A Decimal accepted from a string or number and rendered without trailing zeros noise."""
 

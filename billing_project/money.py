@@ -122,3 +122,11 @@ def allocate(total: Decimal, weights: list[Decimal], currency: str) -> list[Deci
 def fmt(amount: Decimal | int | str, currency: str) -> str:
     """Return ``amount`` as a plain string with exactly the currency's minor-unit places."""
     return format(quantize(amount, currency), "f")
+
+
+def fmt_price(price: Decimal | int | str, currency: str) -> str:
+    """Return a unit price with at least the currency's minor-unit places: "0.10", "0.0004", "49.00"."""
+    value = to_decimal(price)
+    exponent = value.normalize().as_tuple().exponent if value else 0
+    places = max(minor_unit(currency), -exponent if isinstance(exponent, int) else 0)
+    return format(value.quantize(Decimal(1).scaleb(-places)), "f")

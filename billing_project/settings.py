@@ -29,6 +29,14 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 PORT = int(os.environ.get("PORT", "8087"))
 
+# Behind TLS (HTTPS_ONLY=1): redirect to https, secure cookies, HSTS; trust the proxy's X-Forwarded-Proto.
+if env_bool("HTTPS_ONLY", False):
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31_536_000
+    SECURE_REDIRECT_EXEMPT = [r"^health$"]
+
 INSTALLED_APPS = [
     "billing_project.admin_site.BillingAdminConfig",  # django.contrib.admin with the billing site
     "django.contrib.auth",
@@ -157,6 +165,7 @@ SPECTACULAR_SETTINGS = {
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
+        "AlertTypeEnum": "realtime.models.AlertType",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -184,7 +193,7 @@ SIMPLE_JWT = {
 
 # --- Celery: eager without a broker ------------------------------------------------------------
 CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ACKS_LATE = True

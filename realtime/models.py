@@ -47,3 +47,9 @@ class AlertDelivery(models.Model):
     last_status = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "alert deliveries"
+
+
+AlertType = Alert.Type  # importable by path for the OpenAPI enum name (settings.SPECTACULAR_SETTINGS)

@@ -1,14 +1,59 @@
 """Shared fixtures: API clients per role, the demo catalog, tenants."""
 from __future__ import annotations
 
+from datetime import datetime, timezone as dt_timezone
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing_project.auth import issue_token
 
 CATALOG = Path(__file__).resolve().parent.parent / "billing" / "fixtures" / "demo_catalog.json"
+BASE = "/api/v1/billing"
+_real_now = timezone.now
+
+
+def utc(*args) -> datetime:
+    """Return an aware UTC datetime."""
+    return datetime(*args, tzinfo=dt_timezone.utc)
+
+
+class Clock:
+    """Stands in for django.utils.timezone.now; `set()` freezes it (tokens are still issued in real time)."""
+
+    def __init__(self) -> None:
+        self.value: datetime | None = None
+
+    def now(self) -> datetime:
+        return self.value if self.value is not None else _real_now()
+
+    def set(self, value: datetime) -> datetime:
+        self.value = value
+        return value
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Return a Clock that replaces timezone.now for the test."""
+    c = Clock()
+    monkeypatch.setattr(timezone, "now", c.now)
+    return c
+
+
+@pytest.fixture
+def as_(clock):
+    """Return as_(role, tenant_id=None) -> APIClient whose token is valid in real time."""
+
+    def client(role: str, tenant_id: str | None = None):
+        frozen, clock.value = clock.value, None
+        try:
+            return make_client(role, tenant_id)
+        finally:
+            clock.value = frozen
+
+    return client
 
 
 @pytest.fixture(autouse=True, scope="session")

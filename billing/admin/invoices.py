@@ -22,10 +22,21 @@ from billing.services.invoices import (
     invoice_render_pdf,
     invoice_void,
 )
+from billing_project.fields import plain_decimal
 from billing_project.money import fmt
 
-LINE_FIELDS = ["position", "type", "description", "metric", "plan_id", "quantity", "unit_price", "amount",
-               "period_start", "period_end", "tiers"]
+LINE_FIELDS = ["position", "type", "description", "metric", "plan_id", "quantity_shown", "unit_price_shown",
+               "amount_shown", "period_start", "period_end", "tiers_shown"]
+
+
+def money_column(field: str, label: str):
+    """Return an admin display of `field` formatted in the invoice's currency ("USD 22.50")."""
+
+    @admin.display(description=label, ordering=field)
+    def show(self, obj) -> str:
+        return f"{obj.currency} {fmt(getattr(obj, field), obj.currency)}"
+
+    return show
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -33,6 +44,27 @@ class InvoiceLineInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = readonly_fields = LINE_FIELDS
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice")
+
+    @admin.display(description="Quantity")
+    def quantity_shown(self, obj) -> str:
+        return plain_decimal(obj.quantity)
+
+    @admin.display(description="Unit price")
+    def unit_price_shown(self, obj) -> str:
+        return "—" if obj.unit_price is None else plain_decimal(obj.unit_price)
+
+    @admin.display(description="Amount")
+    def amount_shown(self, obj) -> str:
+        return fmt(obj.amount, obj.invoice.currency)
+
+    @admin.display(description="Tiers")
+    def tiers_shown(self, obj) -> str:
+        if not obj.tiers:
+            return "—"
+        return "; ".join(f"{t['quantity']} × {t['unit_price']} = {t['amount']}" for t in obj.tiers)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -68,15 +100,15 @@ class InvoiceAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["id", "number", "status", "tenant", "subscription", "currency", "period_start",
                            "period_end", "pdf_link"]}),
-        ("Totals", {"fields": ["subtotal", "discount", "discount_applied", "tax_rate", "tax", "total",
-                               "credits_applied", "amount_due", "amount_paid"]}),
+        ("Totals", {"fields": ["subtotal_shown", "discount_shown", "discount_applied", "tax_rate_shown", "tax_shown",
+                               "total_shown", "credits_applied_shown", "amount_due_shown", "amount_paid_shown"]}),
         ("Dates", {"fields": ["created_at", "finalized_at", "due_at", "paid_at", "voided_at", "pdf_rendered_at"]}),
         ("Payment", {"fields": ["stripe_payment_intent_id", "stripe_checkout_session_id", "payment_note"]}),
     ]
     ALWAYS_READ_ONLY = [
         "id", "number", "status", "tenant", "subscription", "currency", "period_start", "period_end", "pdf_link",
-        "subtotal", "discount", "discount_applied", "tax_rate", "tax", "total", "credits_applied", "amount_due",
-        "amount_paid", "created_at", "finalized_at", "due_at", "paid_at", "voided_at", "pdf_rendered_at",
+        "subtotal_shown", "discount_shown", "discount_applied", "tax_rate_shown", "tax_shown", "total_shown",
+        "credits_applied_shown", "amount_due_shown", "amount_paid_shown", "created_at", "finalized_at", "due_at", "paid_at", "voided_at", "pdf_rendered_at",
         "stripe_payment_intent_id", "stripe_checkout_session_id",
     ]
 
@@ -104,6 +136,18 @@ class InvoiceAdmin(admin.ModelAdmin):
         invoice_delete_draft(invoice=obj)
 
     # --- columns -------------------------------------------------------------------------------
+
+    subtotal_shown = money_column("subtotal", "Subtotal")
+    discount_shown = money_column("discount", "Discount")
+    tax_shown = money_column("tax", "Tax")
+    total_shown = money_column("total", "Total")
+    credits_applied_shown = money_column("credits_applied", "Credits applied")
+    amount_due_shown = money_column("amount_due", "Amount due")
+    amount_paid_shown = money_column("amount_paid", "Amount paid")
+
+    @admin.display(description="Tax rate")
+    def tax_rate_shown(self, obj) -> str:
+        return f"{plain_decimal(obj.tax_rate * 100)} %"
 
     @admin.display(description="Invoice", ordering="number")
     def label(self, obj) -> str:

@@ -5,7 +5,6 @@ deleting are finance only. Another tenant's invoice reached by id is 404.
 """
 from __future__ import annotations
 
-from decimal import Decimal
 
 from django import forms
 from django.http import HttpResponse
@@ -18,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.models import Invoice, InvoiceLine
+from billing.selectors.calculation import bill_line_data
 from billing.selectors.invoices import invoice_list, invoice_queryset
 from billing.services.invoices import (
     invoice_delete_draft,
@@ -27,36 +27,11 @@ from billing.services.invoices import (
     invoice_void,
 )
 from billing_project.errors import NotFound
-from billing_project.fields import InstantField, MoneyField, format_instant, parse_instant, plain_decimal
-from billing_project.money import fmt
+from billing_project.fields import InstantField, MoneyField, parse_instant
 from billing_project.permissions import scope_to_caller
 
 READ_ROLES = {"finance", "tenant"}
 FINANCE = {"finance"}
-
-
-def invoice_line_data(line: InvoiceLine, currency: str) -> dict:
-    """Return the contract's JSON of a stored line (optional keys only when they apply)."""
-    data: dict = {"type": line.type, "description": line.description}
-    if line.metric:
-        data["metric"] = line.metric
-    data["plan_id"] = line.plan_id
-    data["quantity"] = plain_decimal(line.quantity)
-    if line.unit_price is not None:
-        data["unit_price"] = plain_decimal(line.unit_price)
-    data["amount"] = fmt(line.amount, currency)
-    data["period_start"] = format_instant(line.period_start)
-    data["period_end"] = format_instant(line.period_end)
-    if line.tiers is not None:
-        data["tiers"] = [
-            {
-                "quantity": plain_decimal(Decimal(t["quantity"])),
-                "unit_price": plain_decimal(Decimal(t["unit_price"])),
-                "amount": fmt(Decimal(t["amount"]), currency),
-            }
-            for t in line.tiers
-        ]
-    return data
 
 
 class InvoiceLineSerializer(serializers.Serializer):
@@ -110,7 +85,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(InvoiceLineSerializer(many=True))
     def get_lines(self, obj) -> list[dict]:
-        return [invoice_line_data(line, obj.currency) for line in obj.lines.all()]
+        return [bill_line_data(line, obj.currency) for line in obj.lines.all()]
 
     def get_stripe_payment_intent_id(self, obj) -> str | None:
         return obj.stripe_payment_intent_id or None
@@ -181,7 +156,7 @@ class TenantInvoicesView(generics.ListCreateAPIView):
     filterset_class = InvoiceFilter
 
     def get_queryset(self):
-        return invoice_list(tenant_id=self.kwargs["tenant_id"])
+        return invoice_list(tenant_id=self.kwargs.get("tenant_id", ""))
 
     @extend_schema(
         request=GenerateSerializer,

@@ -1,4 +1,6 @@
 """GET /plans and GET /plans/:planId."""
+from decimal import Decimal
+
 from django.urls import path
 from django_filters import rest_framework as filters
 from rest_framework import generics, serializers
@@ -6,6 +8,7 @@ from rest_framework import generics, serializers
 from billing.models import Charge, Metric, Plan
 from billing_project.errors import NotFound
 from billing_project.fields import DecimalStringField, MoneyField
+from billing_project.money import fmt, fmt_price
 
 
 class MetricSerializer(serializers.ModelSerializer):
@@ -29,19 +32,20 @@ class ChargeSerializer(serializers.ModelSerializer):
         fields = ["metric", "model"]
 
     def to_representation(self, obj):
+        currency = obj.plan.currency
         data = {"metric": obj.metric_id, "model": obj.model}
-        dec = DecimalStringField().to_representation
+        qty = DecimalStringField().to_representation
         if obj.model == "per_unit":
-            data.update(unit_price=dec(obj.unit_price), free_units=dec(obj.free_units))
+            data.update(unit_price=fmt_price(obj.unit_price, currency), free_units=qty(obj.free_units))
         elif obj.model == "package":
-            data.update(package_size=dec(obj.package_size), package_price=dec(obj.package_price),
-                        free_units=dec(obj.free_units))
+            data.update(package_size=qty(obj.package_size), package_price=fmt_price(obj.package_price, currency),
+                        free_units=qty(obj.free_units))
         else:
             data["tiers"] = [
                 {
-                    "up_to": t.get("up_to"),
-                    "unit_price": t.get("unit_price"),
-                    **({"flat_fee": t["flat_fee"]} if t.get("flat_fee") not in (None, "0", "") else {}),
+                    "up_to": None if t.get("up_to") is None else qty(Decimal(t["up_to"])),
+                    "unit_price": fmt_price(t["unit_price"], currency),
+                    **({"flat_fee": fmt(t["flat_fee"], currency)} if Decimal(t.get("flat_fee") or 0) else {}),
                 }
                 for t in obj.tiers
             ]
@@ -80,7 +84,7 @@ class PlanListView(generics.ListAPIView):
     allowed_roles = {"finance", "tenant"}
     serializer_class = PlanSerializer
     filterset_class = PlanFilter
-    queryset = Plan.objects.filter(active=True).prefetch_related("charges__metric").order_by("id")
+    queryset = Plan.objects.filter(active=True).prefetch_related("charges__metric", "charges__plan").order_by("id")
 
 
 class PlanDetailView(generics.RetrieveAPIView):
@@ -88,7 +92,7 @@ class PlanDetailView(generics.RetrieveAPIView):
 
     allowed_roles = {"finance", "tenant"}
     serializer_class = PlanSerializer
-    queryset = Plan.objects.prefetch_related("charges__metric")
+    queryset = Plan.objects.prefetch_related("charges__metric", "charges__plan")
     lookup_url_kwarg = "plan_id"
 
     def get_object(self):

@@ -183,7 +183,7 @@ class TenantSubscriptionListView(generics.ListCreateAPIView):
     filterset_class = SubscriptionFilter
 
     def get_queryset(self):
-        return subscription_list(tenant_id=self.kwargs["tenant_id"])
+        return subscription_list(tenant_id=self.kwargs.get("tenant_id", ""))
 
     def list(self, request, *args, **kwargs):
         live = subscription_live_for_tenant(tenant_id=self.kwargs["tenant_id"])

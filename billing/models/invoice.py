@@ -100,6 +100,9 @@ class InvoiceLine(models.Model):
     class Meta:
         ordering = ["invoice_id", "position"]
 
+    def __str__(self) -> str:
+        return f"Line {self.position + 1}: {self.description}"
+
 
 class InvoiceNumberSequence(models.Model):
     """One row per UTC year; locked and bumped inside the finalize transaction (gapless)."""

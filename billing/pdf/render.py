@@ -44,6 +44,11 @@ MARGIN = 18 * mm
 WIDTH = A4[0] - 2 * MARGIN
 
 
+def _balance(invoice: Invoice):
+    """Return what is still to pay: amount due less amount paid, never below zero."""
+    return max(invoice.amount_due - invoice.amount_paid, 0)
+
+
 def _money(amount, currency: str) -> str:
     """Return `amount` with thousands separators and the currency's minor-unit places."""
     return format(quantize(Decimal(amount), currency), ",f")
@@ -129,9 +134,9 @@ def _bill_to(invoice: Invoice) -> Table:
     if tenant.email:
         parts.append(escape(tenant.email))
     block = [_p("BILL TO", LABEL), _p("<br/>".join(parts), BASE)]
-    pay = [_p("AMOUNT DUE", LABEL),
-           _p(f"<font size=16><b>{escape(invoice.currency)} {_money(invoice.amount_due, invoice.currency)}</b></font>",
-              BASE)]
+    label, shown = ("BALANCE DUE", _balance(invoice)) if invoice.amount_paid else ("AMOUNT DUE", invoice.amount_due)
+    pay = [_p(label, LABEL),
+           _p(f"<font size=16><b>{escape(invoice.currency)} {_money(shown, invoice.currency)}</b></font>", BASE)]
     if invoice.due_at and invoice.status == Invoice.Status.OPEN:
         pay.append(Spacer(1, 2 * mm))
         pay.append(_p(f"Due {_date(invoice.due_at)}", SMALL))
@@ -198,11 +203,14 @@ def _totals(invoice: Invoice) -> Table:
         ("Total", _money(invoice.total, cur)),
         ("Credits applied", f"−{_money(invoice.credits_applied, cur)}" if invoice.credits_applied else _money(0, cur)),
     ]
+    final_label, final_value = f"Amount due ({escape(cur)})", invoice.amount_due
     if invoice.amount_paid:
+        # A paid invoice keeps its amount due; what is left to pay is the balance.
+        rows.append(("Amount due", _money(invoice.amount_due, cur)))
         rows.append(("Amount paid", f"−{_money(invoice.amount_paid, cur)}"))
+        final_label, final_value = f"Balance due ({escape(cur)})", _balance(invoice)
     data = [[_p(label, RIGHT), _p(value, RIGHT)] for label, value in rows]
-    data.append([_p(f"<b>Amount due ({escape(cur)})</b>", RIGHT),
-                 _p(f"<b>{_money(invoice.amount_due, cur)}</b>", RIGHT_BOLD)])
+    data.append([_p(f"<b>{final_label}</b>", RIGHT), _p(f"<b>{_money(final_value, cur)}</b>", RIGHT_BOLD)])
     table = Table(data, colWidths=[50 * mm, 36 * mm], hAlign="RIGHT")
     table.setStyle(TableStyle([
         ("LINEABOVE", (0, 3), (-1, 3), 0.4, RULE),

@@ -34,7 +34,7 @@ from billing.selectors.credits import credits_available as credits_available_at
 from billing.selectors.discounts import discount_for_next_invoice, discount_spec
 from billing.selectors.usage import MetricUsage, usage_by_metric
 from billing_project.fields import format_instant, plain_decimal
-from billing_project.money import EXACT_CONTEXT, fmt
+from billing_project.money import EXACT_CONTEXT, fmt, fmt_price
 
 QUANTITY_PLACES = Decimal("1E-12")
 FRACTION_PLACES = Decimal("1E-6")
@@ -95,11 +95,13 @@ def charge_spec(charge: Charge) -> ChargeSpec:
     return ChargeSpec(model=charge.model, tiers=tiers)
 
 
+# `discount=` default of `period_bill`: read the discount the next invoice gets.
+LOOK_UP = object()
+
+
 def _history(subscription: Subscription) -> tuple[list[PlanSpan], list[Span]]:
     """Return the subscription's plan spans and pauses as pure spans (prefetched ones are reused)."""
     spans = [PlanSpan(s.plan_id, s.start, s.end) for s in subscription.plan_spans.all()]
-    if not spans:  # a subscription created outside the services: its plan since the start
-        spans = [PlanSpan(subscription.plan_id, subscription.started_at, None)]
     pauses = [Span(p.start, p.end) for p in subscription.pauses.all()]
     return spans, pauses
 
@@ -114,15 +116,18 @@ def _window_end(subscription: Subscription, period_end: datetime, cutoff: dateti
 
 def subscription_segments(
     *, subscription: Subscription, period_start: datetime, period_end: datetime, cutoff: datetime | None,
-    pauses_until: datetime | None = None,
+    pauses_until: datetime | None = None, history: tuple[list[PlanSpan], list[Span]] | None = None,
 ) -> list[Segment]:
     """Return the plan segments of [period_start, min(period_end, cutoff, ended_at)).
 
     Built from the subscription's SubscriptionPlanSpan and SubscriptionPause history, its
     `trial_end` and `ended_at`. `pauses_until` closes a still-open pause at that instant (an
     estimate counts only the paused time already known); otherwise an open pause runs on.
+    `history` (plan spans, pauses) is that history when the caller already read it.
     """
-    spans, pauses = _history(subscription)
+    spans, pauses = history if history is not None else _history(subscription)
+    if not spans:  # a subscription created outside the services: its plan since the start
+        spans = [PlanSpan(subscription.plan_id, subscription.started_at, None)]
     if pauses_until is not None:
         pauses = [p if p.end is not None else Span(p.start, max(p.start, pauses_until)) for p in pauses]
     return plan_segments(
@@ -175,8 +180,17 @@ def segment_usage(*, tenant_id: str, start: datetime, end: datetime, metrics: li
     return result
 
 
-def _plans(plan_ids: set[str]) -> dict[str, tuple[Plan, list[Charge]]]:
-    """Return {plan id: (Plan, its charges in order with their metrics)} in two queries."""
+def _plans(plan_ids: set[str], cache: dict | None = None) -> dict[str, tuple[Plan, list[Charge]]]:
+    """Return {plan id: (Plan, its charges in order with their metrics)} in two queries.
+
+    With `cache` (a dict the caller keeps for a short batch), plans found there are not read again
+    and the ones read are added to it.
+    """
+    if cache is not None:
+        missing = {p for p in plan_ids if p not in cache}
+        if missing:
+            cache.update(_plans(missing))
+        return {p: cache[p] for p in plan_ids if p in cache}
     plans = {p.id: (p, []) for p in Plan.objects.filter(id__in=plan_ids)}
     for charge in Charge.objects.filter(plan_id__in=plan_ids).select_related("metric"):
         plans[charge.plan_id][1].append(charge)
@@ -269,11 +283,11 @@ def _segment_lines(
 def _bill(
     *, subscription: Subscription, period_start: datetime, period_end: datetime, segments: list[Segment],
     at: datetime, credits_available: Decimal | None, project_from: datetime | None = None,
-    elapsed_fraction: Decimal | None = None,
+    elapsed_fraction: Decimal | None = None, plans: dict | None = None, discount=LOOK_UP,
 ) -> PeriodBill:
     """Return the PeriodBill of `segments`: lines, then discount, tax and credits per section 6."""
     currency = subscription.currency
-    plans = _plans({s.plan_id for s in segments})
+    plans = _plans({s.plan_id for s in segments}, plans)
     lines = _segment_lines(
         subscription=subscription,
         segments=segments,
@@ -282,7 +296,8 @@ def _bill(
         currency=currency,
         project_from=project_from,
     )
-    discount = discount_for_next_invoice(subscription_id=subscription.pk)
+    if discount is LOOK_UP:
+        discount = discount_for_next_invoice(subscription_id=subscription.pk)
     tax_rate = Decimal(subscription.tenant.tax_rate)
     if credits_available is None:
         credits_available = credits_available_at(tenant_id=subscription.tenant_id, currency=currency, at=at)
@@ -309,16 +324,23 @@ def _bill(
 
 def period_bill(
     *, subscription: Subscription, period_start: datetime, period_end: datetime, cutoff: datetime | None,
-    credits_available: Decimal | None = None,
+    credits_available: Decimal | None = None, plans: dict | None = None,
+    history: tuple[list[PlanSpan], list[Span]] | None = None, discount=LOOK_UP,
 ) -> PeriodBill:
     """Return the bill of [period_start, min(period_end, cutoff, ended_at)).
 
     The base is prorated over the whole period's seconds, so a cut period pays only its share.
     `credits_available` None reads the tenant's credits at the cutoff (or the period end); the
     discount is the one the next invoice would get and the tax rate is the tenant's.
+
+    For a caller that bills many subscriptions in a row (the invoice run), what it already knows
+    saves queries: `plans` a {plan id: (Plan, charges)} cache kept for the batch (filled as
+    needed), `history` the subscription's (plan spans, pauses), `discount` the discount the next
+    invoice gets (None for none). Left out, each is read here.
     """
     segments = subscription_segments(
-        subscription=subscription, period_start=period_start, period_end=period_end, cutoff=cutoff
+        subscription=subscription, period_start=period_start, period_end=period_end, cutoff=cutoff,
+        history=history,
     )
     return _bill(
         subscription=subscription,
@@ -327,6 +349,8 @@ def period_bill(
         segments=segments,
         at=_window_end(subscription, period_end, cutoff),
         credits_available=credits_available,
+        plans=plans,
+        discount=discount,
     )
 
 
@@ -371,22 +395,28 @@ def estimate_bill(*, subscription: Subscription, now: datetime) -> PeriodBill:
     )
 
 
-def bill_line_data(line: BillLine, currency: str) -> dict:
-    """Return the contract's JSON of one line (optional keys only when they apply)."""
+def _tier_value(tier, name: str):
+    """Return a tier field from a TierLine or from a stored tier dict."""
+    return tier[name] if isinstance(tier, dict) else getattr(tier, name)
+
+
+def bill_line_data(line, currency: str) -> dict:
+    """Return the contract's JSON of one line — a BillLine or a stored InvoiceLine (optional keys only when they apply)."""
     data: dict = {"type": line.type, "description": line.description}
-    if line.metric is not None:
+    if line.metric:
         data["metric"] = line.metric
     data["plan_id"] = line.plan_id
-    data["quantity"] = plain_decimal(line.quantity)
+    data["quantity"] = plain_decimal(Decimal(line.quantity))
     if line.unit_price is not None:
-        data["unit_price"] = plain_decimal(line.unit_price)
+        data["unit_price"] = fmt_price(line.unit_price, currency)
     data["amount"] = fmt(line.amount, currency)
     data["period_start"] = format_instant(line.period_start)
     data["period_end"] = format_instant(line.period_end)
     if line.tiers is not None:
         data["tiers"] = [
-            {"quantity": plain_decimal(t.quantity), "unit_price": plain_decimal(t.unit_price),
-             "amount": fmt(t.amount, currency)}
+            {"quantity": plain_decimal(Decimal(_tier_value(t, "quantity"))),
+             "unit_price": fmt_price(_tier_value(t, "unit_price"), currency),
+             "amount": fmt(Decimal(_tier_value(t, "amount")), currency)}
             for t in line.tiers
         ]
     return data

@@ -28,6 +28,17 @@ def credits_consume(*, invoice: Invoice, amount: Decimal, at: datetime) -> Decim
         .select_for_update()
         .order_by("expires_at", "created_at", "id")
     )
+    return credits_consume_locked(invoice=invoice, amount=amount, grants=grants)
+
+
+def credits_consume_locked(*, invoice: Invoice, amount: Decimal, grants: list[CreditGrant]) -> Decimal:
+    """Return how much credit was consumed for `invoice` from `grants`, at most `amount`, recording each part.
+
+    `grants` are the usable grants the caller already locked (select_for_update, in the order of
+    `credit_grants_usable`: oldest-expiring first) in its still-open transaction; nothing is re-read.
+    """
+    if amount <= 0:
+        return Decimal(0)
     left = amount
     for grant in grants:
         if left <= 0:

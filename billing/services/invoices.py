@@ -4,6 +4,11 @@ the invoice run that bills every ended period exactly once.
 Lock order, everywhere: subscription → invoice → credit grants (expiry, pk) → discount → the
 number sequence row last, so concurrent finalizes never deadlock and the sequence row (which
 serializes every finalize) is held only for the last few statements before commit.
+
+The invoice run bills a period in one transaction of a few round trips: the subscription lock
+reads the plan/pause history and whether credits or a discount exist, the draft insert uses
+ON CONFLICT instead of a savepoint, the roll reuses the locked row, and nothing on that path
+opens a savepoint (an error rolls the whole period back, which is what the run wants).
 """
 from __future__ import annotations
 
@@ -13,15 +18,30 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.contrib.postgres.fields import ArrayField
+from django.db import IntegrityError, connection, transaction
+from django.db.models import BooleanField, CharField, DateTimeField
+from django.db.models.constants import OnConflict
+from django.db.models.expressions import RawSQL
 from django.db.models.signals import pre_save
+from django.db.models.sql import InsertQuery
 from django.dispatch import receiver
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceLine, InvoiceNumberSequence, Subscription
-from billing.pricing import compute_totals
+from billing.models import (
+    CreditGrant,
+    Discount,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberSequence,
+    Subscription,
+    SubscriptionPause,
+    SubscriptionPlanSpan,
+)
+from billing.pricing import PlanSpan, Span, compute_totals
 from billing.selectors.calculation import BillLine, PeriodBill, period_bill
 from billing.selectors.credits import credit_grants_usable
+from billing.selectors.discounts import discount_for_next_invoice
 from billing.selectors.invoices import (
     BillingPeriod,
     invoice_drafts_due,
@@ -32,9 +52,15 @@ from billing.selectors.invoices import (
     subscription_period_matching,
     subscriptions_due_for_invoicing,
 )
-from billing.services.credits import credits_consume, credits_restore
+from billing.services.credits import credits_consume_locked, credits_restore
 from billing.services.discounts import discount_mark_applied, discount_unmark_applied
-from billing.services.transitions import InvalidTransition, InvoiceNotDraft, InvoiceNotOpen, invoice_transition
+from billing.services.transitions import (
+    InvalidTransition,
+    InvoiceNotDraft,
+    InvoiceNotOpen,
+    invoice_transition,
+    invoice_transition_in_transaction,
+)
 from billing.signals import invoice_finalized
 from billing_project.errors import Conflict, NotFound, invalid
 from billing_project.fields import format_instant
@@ -69,14 +95,18 @@ def _exists_error(invoice: Invoice) -> InvoiceExists:
     )
 
 
-def _bill(*, subscription: Subscription, period: BillingPeriod, credits_available: Decimal) -> PeriodBill:
-    """Return the bill of `period`, the base prorated over its natural period's seconds."""
+def _bill(*, subscription: Subscription, period: BillingPeriod, credits_available: Decimal, **known) -> PeriodBill:
+    """Return the bill of `period`, the base prorated over its natural period's seconds.
+
+    `known` passes on what the caller already read (`plans`, `history`, `discount`; see period_bill).
+    """
     return period_bill(
         subscription=subscription,
         period_start=period.natural_start,
         period_end=period.natural_end,
         cutoff=period.end,
         credits_available=credits_available,
+        **known,
     )
 
 
@@ -127,13 +157,9 @@ def _totals_fields(bill: PeriodBill) -> dict:
     }
 
 
-def _insert_draft(*, subscription: Subscription, period: BillingPeriod, bill: PeriodBill) -> Invoice:
-    """Return a new draft with the bill's lines, or raise InvoiceExists when the period has one.
-
-    The partial unique index (subscription, period_start) where status ≠ void is the final guard
-    against two concurrent generates.
-    """
-    invoice = Invoice(
+def _new_draft(*, subscription: Subscription, period: BillingPeriod, bill: PeriodBill) -> Invoice:
+    """Return the unsaved draft of the subscription's period with the bill's totals."""
+    return Invoice(
         tenant_id=subscription.tenant_id,
         subscription=subscription,
         status=Invoice.Status.DRAFT,
@@ -142,6 +168,15 @@ def _insert_draft(*, subscription: Subscription, period: BillingPeriod, bill: Pe
         period_end=period.end,
         **_totals_fields(bill),
     )
+
+
+def _insert_draft(*, subscription: Subscription, period: BillingPeriod, bill: PeriodBill) -> Invoice:
+    """Return a new draft with the bill's lines, or raise InvoiceExists when the period has one.
+
+    The partial unique index (subscription, period_start) where status ≠ void is the final guard
+    against two concurrent generates.
+    """
+    invoice = _new_draft(subscription=subscription, period=period, bill=bill)
     try:
         with transaction.atomic():
             invoice.save(force_insert=True)
@@ -154,12 +189,45 @@ def _insert_draft(*, subscription: Subscription, period: BillingPeriod, bill: Pe
     return invoice
 
 
+def _insert_draft_if_free(*, subscription: Subscription, period: BillingPeriod, bill: PeriodBill) -> Invoice | None:
+    """Return a new draft with the bill's lines, or None when the period already has an invoice.
+
+    Like `_insert_draft`, but `INSERT … ON CONFLICT DO NOTHING RETURNING id` lets the partial
+    unique index answer without an error, so no savepoint is needed around the insert (a
+    concurrent generate of the same period is waited for; if it commits, this returns None).
+    """
+    invoice = _new_draft(subscription=subscription, period=period, bill=bill)
+    query = InsertQuery(Invoice, on_conflict=OnConflict.IGNORE)
+    query.insert_values([f for f in Invoice._meta.local_concrete_fields if not f.generated], [invoice])
+    compiler = query.get_compiler(connection=connection)
+    compiler.returning_fields = [Invoice._meta.pk]
+    [(sql, params)] = compiler.as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
+    invoice._state.adding = False
+    invoice._state.db = connection.alias
+    InvoiceLine.objects.bulk_create(_line_rows(invoice, bill.lines))
+    return invoice
+
+
 def _next_number(year: int) -> str:
     """Return the next invoice number of `year`, holding that year's sequence row until commit.
 
     Gapless: the row is bumped inside the caller's transaction, so a rollback undoes the bump too,
     and concurrent finalizes queue on the row lock and take consecutive numbers in commit order.
+    One round trip (`UPDATE … RETURNING`, which takes the row lock) once the year's row exists.
     """
+    table = connection.ops.quote_name(InvoiceNumberSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE {table} SET "last_number" = "last_number" + 1 WHERE "year" = %s RETURNING "last_number"', [year]
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return NUMBER_FORMAT.format(year=year, seq=row[0])
     seq, _ = InvoiceNumberSequence.objects.select_for_update().get_or_create(year=year)
     seq.last_number += 1
     seq.save(update_fields=["last_number"])
@@ -179,15 +247,20 @@ def _lock_draft(invoice: Invoice) -> Invoice:
     return locked
 
 
-def _finalize_locked(*, invoice: Invoice, bill: PeriodBill | None, now: datetime) -> Invoice:
+def _finalize_locked(
+    *, invoice: Invoice, bill: PeriodBill | None, now: datetime, grants: list[CreditGrant] | None = None
+) -> Invoice:
     """Return the locked draft `invoice` finalized; `bill` (computed with the locked credits) or recompute.
 
-    Must run inside a transaction that holds the invoice row lock.
+    Must run inside a transaction that holds the invoice row lock (and rolls back whole on an
+    error: nothing here opens a savepoint). `grants` are the tenant's usable grants when the
+    caller already locked them in this transaction (oldest-expiring first); else they are locked here.
     """
     subscription = invoice.subscription
-    grants = list(
-        credit_grants_usable(tenant_id=invoice.tenant_id, currency=invoice.currency, at=now).select_for_update()
-    )
+    if grants is None:
+        grants = list(
+            credit_grants_usable(tenant_id=invoice.tenant_id, currency=invoice.currency, at=now).select_for_update()
+        )
     available = sum((g.remaining for g in grants), Decimal(0))
     if subscription is None:
         # An invoice without a subscription keeps its lines; only the credits are worked out.
@@ -212,7 +285,7 @@ def _finalize_locked(*, invoice: Invoice, bill: PeriodBill | None, now: datetime
         discount = fields["discount_applied"]
     consumed = Decimal(0)
     if fields["credits_applied"] > 0:
-        consumed = credits_consume(invoice=invoice, amount=fields["credits_applied"], at=now)
+        consumed = credits_consume_locked(invoice=invoice, amount=fields["credits_applied"], grants=grants)
     if consumed != fields["credits_applied"]:  # impossible while the grants are locked; never bill wrongly
         raise Conflict("Credits changed while finalizing; retry.")
     if discount is not None:
@@ -220,7 +293,7 @@ def _finalize_locked(*, invoice: Invoice, bill: PeriodBill | None, now: datetime
     paid = fields["amount_due"] <= 0
     extra = {"paid_at": now} if paid else {}
     number = _next_number(now.year)
-    invoice_transition(
+    invoice_transition_in_transaction(
         invoice=invoice,
         to=Invoice.Status.PAID if paid else Invoice.Status.OPEN,
         error=InvoiceNotDraft,
@@ -381,8 +454,14 @@ def invoice_render_pdf(*, invoice_id) -> Invoice:
 
 
 def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
-    """Return the invoice's PDF: the stored one when finalized, rendered now when missing or a draft."""
-    if invoice.status != Invoice.Status.DRAFT and invoice.pdf:
+    """Return the invoice's PDF: the stored one when finalized, rendered now when missing, a draft, or stale.
+
+    A stored PDF is stale when the invoice was paid or voided after it was rendered (it would still
+    show the amount as due).
+    """
+    changed_at = max((t for t in (invoice.paid_at, invoice.voided_at) if t is not None), default=None)
+    stale = changed_at is not None and (invoice.pdf_rendered_at is None or invoice.pdf_rendered_at < changed_at)
+    if invoice.status != Invoice.Status.DRAFT and invoice.pdf and not stale:
         return bytes(invoice.pdf)
     return bytes(invoice_render_pdf(invoice_id=invoice.pk).pdf)
 
@@ -423,20 +502,79 @@ class PeriodResult:
     more: bool
 
 
+def _array_of(model, column: str) -> str:
+    """Return SQL for the array of `column` of `model`'s rows of the outer subscription row, by start."""
+    table, outer = connection.ops.quote_name(model._meta.db_table), _outer()
+    return f'ARRAY(SELECT "{column}" FROM {table} WHERE "subscription_id" = {outer}."id" ORDER BY "start", "id")'
+
+
+def _outer() -> str:
+    """Return the quoted table name the subscription query uses as its (alias-free) base table."""
+    return connection.ops.quote_name(Subscription._meta.db_table)
+
+
+def _run_extras() -> dict:
+    """Return the annotations `_lock_for_run` reads with the subscription (static SQL: cheap to compile)."""
+    spans, pauses = SubscriptionPlanSpan, SubscriptionPause
+    grants = connection.ops.quote_name(CreditGrant._meta.db_table)
+    discounts = connection.ops.quote_name(Discount._meta.db_table)
+    dates = ArrayField(DateTimeField())
+    outer = _outer()
+    return {
+        "run_span_plans": RawSQL(_array_of(spans, "plan_id"), (), output_field=ArrayField(CharField())),
+        "run_span_starts": RawSQL(_array_of(spans, "start"), (), output_field=dates),
+        "run_span_ends": RawSQL(_array_of(spans, "end"), (), output_field=dates),
+        "run_pause_starts": RawSQL(_array_of(pauses, "start"), (), output_field=dates),
+        "run_pause_ends": RawSQL(_array_of(pauses, "end"), (), output_field=dates),
+        "run_has_credits": RawSQL(
+            f'EXISTS(SELECT 1 FROM {grants} g WHERE g."tenant_id" = {outer}."tenant_id" '
+            f'AND g."currency" = {outer}."currency" AND g."remaining" > 0)',
+            (), output_field=BooleanField(),
+        ),
+        "run_has_discount": RawSQL(
+            f'EXISTS(SELECT 1 FROM {discounts} d WHERE d."subscription_id" = {outer}."id" AND d."active")',
+            (), output_field=BooleanField(),
+        ),
+    }
+
+
+def _lock_for_run(subscription_id) -> Subscription | None:
+    """Return the subscription locked for invoicing, with what billing it needs read in the same query.
+
+    Besides the row (and its plan and tenant): its plan spans and pauses (as arrays), and whether
+    the tenant has any credit grant with a remaining balance and the subscription an active
+    discount, so the run reads grants and the discount only when there are some.
+    """
+    rows = list(
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan", "tenant")
+        .annotate(**_run_extras())
+        .filter(pk=subscription_id)
+        .order_by()[:1]  # one row by pk: no sort
+    )
+    return rows[0] if rows else None
+
+
+def _run_history(sub: Subscription) -> tuple[list[PlanSpan], list[Span]]:
+    """Return the (plan spans, pauses) `_lock_for_run` read with the subscription."""
+    spans = [PlanSpan(p, s, e) for p, s, e in zip(sub.run_span_plans, sub.run_span_starts, sub.run_span_ends)]
+    pauses = [Span(s, e) for s, e in zip(sub.run_pause_starts, sub.run_pause_ends)]
+    return spans, pauses
+
+
 @transaction.atomic
-def _invoice_next_period(*, subscription_id, at: datetime, finalize: bool, roll: bool) -> PeriodResult | None:
+def _invoice_next_period(
+    *, subscription_id, at: datetime, finalize: bool, roll: bool, plans: dict | None = None
+) -> PeriodResult | None:
     """Return what invoicing the subscription's next ended period did, or None when none is due.
 
     One transaction per period with the subscription row locked: the invoice, the advance of
     `invoiced_through` and the period roll commit together or not at all, so a crash anywhere
     leaves the period to the next run, and a second runner waits and then finds nothing to do.
+    Nothing inside opens a savepoint: any error rolls the whole period back. `plans` is a plan
+    cache kept for the batch (see period_bill).
     """
-    sub = (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("plan", "tenant")
-        .filter(pk=subscription_id)
-        .first()
-    )
+    sub = _lock_for_run(subscription_id)
     if sub is None:
         return None
     period = subscription_next_period(subscription=sub)
@@ -445,49 +583,67 @@ def _invoice_next_period(*, subscription_id, at: datetime, finalize: bool, roll:
     now = timezone.now()
     finalize_now = finalize and period.end + invoice_grace() <= at
     generated = finalized = False
-    existing = None
-    if finalize_now:
+    grants: list[CreditGrant] = []
+    if finalize_now and sub.run_has_credits:
         # One pricing pass: the bill is computed with the (locked) credits and finalized at once.
         grants = list(credit_grants_usable(tenant_id=sub.tenant_id, currency=sub.currency, at=now).select_for_update())
-        bill = _bill(subscription=sub, period=period, credits_available=sum((g.remaining for g in grants), Decimal(0)))
-    else:
-        bill = _bill(subscription=sub, period=period, credits_available=Decimal(0))
-    try:
-        # The unique index decides whether the period already has an invoice (one query fewer
-        # than asking first; a re-run or a finance-generated draft lands in the except branch).
-        invoice = _insert_draft(subscription=sub, period=period, bill=bill)
-    except InvoiceExists:
-        existing = invoice_live_for_period(subscription_id=sub.pk, period_start=period.start)
-    else:
+    discount = discount_for_next_invoice(subscription_id=sub.pk) if sub.run_has_discount else None
+    bill = _bill(
+        subscription=sub, period=period, credits_available=sum((g.remaining for g in grants), Decimal(0)),
+        plans=plans, history=_run_history(sub), discount=discount,
+    )
+    # The unique index decides whether the period already has an invoice (one query fewer than
+    # asking first; a re-run or a finance-generated draft gets None here).
+    invoice = _insert_draft_if_free(subscription=sub, period=period, bill=bill)
+    if invoice is not None:
         generated = True
+        sub = _advance(sub, period, at=at, roll=roll)
         if finalize_now:
+            # Last, so the number sequence row (locked by the finalize) is held only until commit.
             invoice.subscription = sub
-            _finalize_locked(invoice=invoice, bill=bill, now=now)
+            _finalize_locked(invoice=invoice, bill=bill, now=now, grants=grants)
             finalized = True
-    if existing is not None and finalize_now and existing.status == Invoice.Status.DRAFT:
-        locked = _lock_draft(existing)
-        if locked.status == Invoice.Status.DRAFT:
-            _finalize_locked(invoice=locked, bill=None, now=now)
-            finalized = True
-    Subscription.objects.filter(pk=sub.pk).update(invoiced_through=period.end)
-    sub.invoiced_through = period.end
-    if roll:
-        from billing.services.subscriptions import subscription_roll_period
-
-        sub = subscription_roll_period(subscription_id=sub.pk, at=at)
+    else:
+        existing = invoice_live_for_period(subscription_id=sub.pk, period_start=period.start)
+        if existing is None:  # the invoice in the way was voided or deleted meanwhile: leave the period to a re-run
+            raise Conflict("The period's invoice changed while invoicing it; retry.")
+        if finalize_now and existing.status == Invoice.Status.DRAFT:
+            locked = _lock_draft(existing)
+            if locked.status == Invoice.Status.DRAFT:
+                _finalize_locked(invoice=locked, bill=None, now=now)
+                finalized = True
+        sub = _advance(sub, period, at=at, roll=roll)
     following = subscription_next_period(subscription=sub)
     return PeriodResult(generated, finalized, following is not None and following.end <= at)
 
 
-def invoice_run_subscription(*, subscription_id, at: datetime) -> tuple[int, int]:
+def _advance(sub: Subscription, period: BillingPeriod, *, at: datetime, roll: bool) -> Subscription:
+    """Return the locked subscription with `invoiced_through` moved to the period end (and rolled to `at`)."""
+    sub.invoiced_through = period.end
+    if not roll:
+        Subscription.objects.filter(pk=sub.pk).update(invoiced_through=period.end)
+        return sub
+    from billing.services import subscriptions as subscriptions_service
+
+    # The roll reuses the locked row and writes invoiced_through in its own UPDATE of the period.
+    with subscriptions_service.subscription_row_held(subscription=sub, save_fields=("invoiced_through",)) as held:
+        rolled = subscriptions_service.subscription_roll_period(subscription_id=sub.pk, at=at)
+    if not held.saved:  # the roll did not take the held row (it re-read it): write the field here
+        Subscription.objects.filter(pk=sub.pk).update(invoiced_through=period.end)
+        rolled.invoiced_through = period.end
+    return rolled
+
+
+def invoice_run_subscription(*, subscription_id, at: datetime, plans: dict | None = None) -> tuple[int, int]:
     """Return (generated, finalized) after invoicing every period of the subscription that ended by `at`.
 
     Each period is its own transaction, so a crash loses at most the period in progress (rolled back
-    whole, its number included) and re-running continues where it stopped.
+    whole, its number included) and re-running continues where it stopped. `plans`: a plan cache
+    shared by one batch (see period_bill); without it plans are read per period.
     """
     generated = finalized = 0
     while True:
-        result = _invoice_next_period(subscription_id=subscription_id, at=at, finalize=True, roll=True)
+        result = _invoice_next_period(subscription_id=subscription_id, at=at, finalize=True, roll=True, plans=plans)
         if result is None:
             return generated, finalized
         generated += result.generated
@@ -535,9 +691,10 @@ def invoices_run_batch(*, subscription_ids: list, draft_ids: list, at: datetime)
     A failure on one subscription is logged and counted; the others go on (the next run retries it).
     """
     summary = RunSummary(at=at, subscriptions=len(subscription_ids), drafts=len(draft_ids))
+    plans: dict = {}  # plans and charges, read once per batch (a batch takes well under a second)
     for sub_id in subscription_ids:
         try:
-            generated, finalized = invoice_run_subscription(subscription_id=sub_id, at=at)
+            generated, finalized = invoice_run_subscription(subscription_id=sub_id, at=at, plans=plans)
         except Exception as exc:  # noqa: BLE001 - one bad subscription must not stop the run
             logger.exception("invoice run failed for subscription %s", sub_id)
             summary.failed += 1

@@ -8,6 +8,9 @@ segments for billing (`billing.selectors.calculation`).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -206,7 +209,38 @@ def subscription_is_stale(*, subscription: Subscription, at: datetime) -> bool:
     return _next_due(subscription, at) is not None
 
 
-@transaction.atomic
+@dataclass
+class HeldRow:
+    """A subscription row the current transaction holds locked, and fields to write with its roll."""
+
+    subscription: Subscription
+    save_fields: tuple[str, ...]
+    saved: bool = False
+
+
+_HELD: ContextVar[HeldRow | None] = ContextVar("billing_subscription_held_row", default=None)
+
+
+@contextmanager
+def subscription_row_held(*, subscription: Subscription, save_fields: tuple[str, ...] = ()):
+    """Return a context in which `subscription_roll_period` of this subscription reuses `subscription`.
+
+    For a caller inside a transaction that already holds the row lock (select_for_update with its
+    plan, e.g. the invoice run): the roll then neither re-reads the row nor opens a savepoint (an
+    error rolls back the caller's whole transaction), and writes `save_fields` (changed in memory
+    by the caller) in the same UPDATE. The context's value is the HeldRow; `.saved` tells whether
+    the roll wrote them. Local to the thread/task; every other caller sees no change.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("subscription_row_held needs an enclosing transaction holding the row lock.")
+    held = HeldRow(subscription, tuple(save_fields))
+    token = _HELD.set(held)
+    try:
+        yield held
+    finally:
+        _HELD.reset(token)
+
+
 def subscription_roll_period(*, subscription_id, at: datetime) -> Subscription:
     """Return the subscription with everything due up to `at` applied, in time order (idempotent).
 
@@ -214,9 +248,28 @@ def subscription_roll_period(*, subscription_id, at: datetime) -> Subscription:
     a scheduled plan takes over, or `cancel_at_period_end` ends it (`ended_at` = the period end).
     Then the current period becomes the one containing `at` (a canceled one keeps its last
     period; periods never move backwards for an earlier `at`). `invoiced_through` is left alone:
-    the invoice run owns it.
+    the invoice run owns it (it passes it through `subscription_row_held`).
     """
-    subscription = _locked(subscription_id)
+    held = _HELD.get()
+    if held is not None and str(held.subscription.pk) == str(subscription_id) and not held.saved:
+        held.saved = True
+        return subscription_roll_locked(subscription=held.subscription, at=at, save_fields=held.save_fields)
+    with transaction.atomic():
+        return subscription_roll_locked(subscription=_locked(subscription_id), at=at)
+
+
+def subscription_roll_locked(
+    *, subscription: Subscription, at: datetime, save_fields: tuple[str, ...] = ()
+) -> Subscription:
+    """Return `subscription` rolled up to `at` like `subscription_roll_period`, without re-reading it.
+
+    For a caller inside its own transaction that already holds the row lock (select_for_update of
+    the subscription, with its plan): no second SELECT and no savepoint. `save_fields` (fields the
+    caller changed in memory, e.g. `invoiced_through`) are written in the same UPDATE as the new
+    current period, or on their own when the period does not move.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("subscription_roll_locked needs an enclosing transaction holding the row lock.")
     while (due := _next_due(subscription, at)) is not None:
         when, _, kind = due
         if kind == "resume":
@@ -237,7 +290,10 @@ def subscription_roll_period(*, subscription_id, at: datetime) -> Subscription:
         start, end = period_containing(subscription.started_at, subscription.plan.interval, at)
         if start > subscription.current_period_start:
             subscription.current_period_start, subscription.current_period_end = start, end
-            _save(subscription, "current_period_start", "current_period_end")
+            _save(subscription, "current_period_start", "current_period_end", *save_fields)
+            return subscription
+    if save_fields:
+        _save(subscription, *save_fields)
     return subscription
 
 

@@ -32,6 +32,19 @@ def invoice_transition(*, invoice: Invoice, to: str, error: type[Conflict] = Inv
 
     The caller's in-memory status is the expected old status; a concurrent change makes this fail.
     """
+    return invoice_transition_in_transaction(invoice=invoice, to=to, error=error, **fields)
+
+
+def invoice_transition_in_transaction(
+    *, invoice: Invoice, to: str, error: type[Conflict] = InvalidTransition, **fields
+) -> Invoice:
+    """Return `invoice` moved to `to` like `invoice_transition`, without a savepoint of its own.
+
+    For callers already inside a transaction that rolls back whole on any error (the invoice run):
+    the conditional UPDATE is the same, only the SAVEPOINT/RELEASE round trips are saved.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("invoice_transition_in_transaction needs an enclosing transaction.")
     old = invoice.status
     if to not in Invoice.TRANSITIONS.get(old, set()):
         raise error(f"Invoice {invoice.number or invoice.id} is {old}; it cannot become {to}.")

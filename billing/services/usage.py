@@ -61,6 +61,7 @@ class _Context:
     metrics: dict[str, tuple[str, str]]
     closed: list[tuple[datetime, datetime]]
     has_hard_quota: bool
+    has_alerts: bool
     tenant_id: str
     _cost_centers: set[str] | None = field(default=None)
 
@@ -98,6 +99,7 @@ def validate_tenant_id(tenant_id: str) -> None:
 def _load_context(cur, tenant_id: str) -> _Context:
     """Return the request's context, creating the Tenant row on first use, in one round trip."""
     from quotas.models import Quota
+    from realtime.models import Alert
 
     cur.execute(
         f"""
@@ -113,14 +115,17 @@ def _load_context(cur, tenant_id: str) -> _Context:
               WHERE tenant_id = %(t)s AND status = ANY(%(fin)s)),
             (SELECT array_agg(period_end) FROM {Invoice._meta.db_table}
               WHERE tenant_id = %(t)s AND status = ANY(%(fin)s)),
-            EXISTS (SELECT 1 FROM {Quota._meta.db_table} WHERE tenant_id = %(t)s AND enforcement = 'hard')
+            EXISTS (SELECT 1 FROM {Quota._meta.db_table} WHERE tenant_id = %(t)s AND enforcement = 'hard'),
+            EXISTS (SELECT 1 FROM {Alert._meta.db_table} WHERE tenant_id = %(t)s)
         """,
         {"t": tenant_id, "fin": list(FINALIZED)},
     )
-    codes, aggs, fields, starts, ends, hard = cur.fetchone()
+    codes, aggs, fields, starts, ends, hard, alerts = cur.fetchone()
     metrics = {c: (a, f) for c, a, f in zip(codes or [], aggs or [], fields or [])}
     closed = list(zip(starts or [], ends or []))
-    return _Context(metrics=metrics, closed=closed, has_hard_quota=bool(hard), tenant_id=tenant_id)
+    return _Context(
+        metrics=metrics, closed=closed, has_hard_quota=bool(hard), has_alerts=bool(alerts), tenant_id=tenant_id
+    )
 
 
 def _parse_timestamp(value) -> datetime | None:
@@ -333,12 +338,14 @@ def _write(cur, tenant_id: str, rows: list[tuple], now: datetime, returning_even
     return cur.fetchall() if returning_events else cur.fetchone()[0]
 
 
-def _schedule_after_commit(tenant_id: str) -> None:
+def _schedule_after_commit(tenant_id: str, *, has_alerts: bool) -> None:
     from billing.signals import usage_recorded
     from realtime.services.alerts import alerts_schedule_evaluation
 
     def fire():
-        alerts_schedule_evaluation(tenant_id=tenant_id)
+        # The context query already told whether the tenant has alerts: most tenants skip a round trip.
+        if has_alerts:
+            alerts_schedule_evaluation(tenant_id=tenant_id)
         usage_recorded.send(sender=None, tenant_id=tenant_id)
 
     transaction.on_commit(fire)
@@ -378,7 +385,7 @@ def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool,
     else:
         accepted = int(inserted)
     if accepted:
-        _schedule_after_commit(tenant_id)
+        _schedule_after_commit(tenant_id, has_alerts=ctx.has_alerts)
     return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
 
 

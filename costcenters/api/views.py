@@ -35,7 +35,7 @@ class CostCenterListView(generics.ListAPIView):
     serializer_class = CostCenterSerializer
 
     def get_queryset(self):
-        return cost_center_list(tenant_id=self.kwargs["tenant_id"])
+        return cost_center_list(tenant_id=self.kwargs.get("tenant_id", ""))
 
 
 class CostCenterDetailView(generics.GenericAPIView):

@@ -38,7 +38,7 @@ class QuotaListView(generics.ListAPIView):
     serializer_class = QuotaSerializer
 
     def get_queryset(self):
-        return quota_list(tenant_id=self.kwargs["tenant_id"])
+        return quota_list(tenant_id=self.kwargs.get("tenant_id", ""))
 
 
 class QuotaCheckView(generics.GenericAPIView):

@@ -93,7 +93,7 @@ class AlertListCreateView(generics.ListAPIView):
     serializer_class = AlertSerializer
 
     def get_queryset(self):
-        return alert_list(tenant_id=self.kwargs["tenant_id"], status=self.request.query_params.get("status") or None)
+        return alert_list(tenant_id=self.kwargs.get("tenant_id", ""), status=self.request.query_params.get("status") or None)
 
     @extend_schema(parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=list(Alert.Status.values))])
     def get(self, request, *args, **kwargs):

@@ -30,8 +30,10 @@ def test_get_plan_shape(api, catalog):
     charges = {c["metric"]: c for c in p["charges"]}
     assert charges["api_calls"]["tiers"][1] == {"up_to": "1000000", "unit_price": "0.0004"}
     assert charges["api_calls"]["tiers"][2]["up_to"] is None
-    assert charges["storage_gb"] == {"metric": "storage_gb", "model": "per_unit", "unit_price": "0.1", "free_units": "5"}
-    assert charges["jobs"]["package_size"] == "100" and charges["jobs"]["package_price"] == "1"
+    # the contract's example, echoed as written: prices with at least the currency's places
+    assert charges["storage_gb"] == {"metric": "storage_gb", "model": "per_unit", "unit_price": "0.10", "free_units": "5"}
+    assert charges["jobs"]["package_size"] == "100" and charges["jobs"]["package_price"] == "1.00"
+    assert charges["active_users"]["tiers"] == [{"up_to": "100", "unit_price": "2.00"}, {"up_to": None, "unit_price": "1.50"}]
     metrics = {m["code"]: m for m in p["metrics"]}
     assert metrics["active_users"] == {"code": "active_users", "name": "Active users", "unit": "user",
                                        "aggregation": "unique_count", "field": "user_id"}

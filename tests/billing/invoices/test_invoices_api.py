@@ -46,7 +46,7 @@ def test_generate_default_period_prices_lines_and_totals(as_, acme):
     calls = lines[("usage", "api_calls")]
     assert calls["quantity"] == "20000" and calls["amount"] == "4.00" and "unit_price" not in calls
     assert calls["tiers"] == [
-        {"quantity": "10000", "unit_price": "0", "amount": "0.00"},
+        {"quantity": "10000", "unit_price": "0.00", "amount": "0.00"},
         {"quantity": "10000", "unit_price": "0.0004", "amount": "4.00"},
     ]
     assert lines[("usage", "storage_gb")]["amount"] == "0.30"  # (8 - 5 free) × 0.10

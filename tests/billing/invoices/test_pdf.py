@@ -100,3 +100,25 @@ def test_voided_invoice_pdf_says_void(as_, acme):
 
     text = pdf_text(bytes(invoice_render_pdf(invoice_id=inv["id"]).pdf))
     assert "VOID" in text and "not payable" in text
+
+
+def test_pdf_is_rendered_again_once_the_invoice_is_paid(sub_factory, clock):
+    """A PDF stored at finalize shows the amount due; after payment the download shows a zero balance."""
+    from pypdf import PdfReader
+    import io
+
+    from billing.models import Invoice
+    from billing.services.invoices import invoice_finalize, invoice_generate_for_period, invoice_pdf_bytes
+    from billing.services.transitions import invoice_transition
+
+    clock.set(utc(2026, 1, 1))
+    sub = sub_factory("payer", "starter", started_at=utc(2026, 1, 1))
+    clock.set(utc(2026, 2, 2))
+    invoice = invoice_finalize(invoice=invoice_generate_for_period(
+        subscription=sub, period_start=utc(2026, 1, 1), period_end=utc(2026, 2, 1)))
+    text = lambda pdf: " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)  # noqa: E731
+    assert "AMOUNT DUE" in text(invoice_pdf_bytes(invoice=Invoice.objects.get(pk=invoice.pk)))
+    clock.set(utc(2026, 2, 5))
+    invoice_transition(invoice=invoice, to="paid", amount_paid=invoice.amount_due, paid_at=utc(2026, 2, 5))
+    paid_text = text(invoice_pdf_bytes(invoice=Invoice.objects.get(pk=invoice.pk)))
+    assert "BALANCE DUE" in paid_text and "Balance due (USD)" in paid_text and "0.00" in paid_text

@@ -163,3 +163,28 @@ def test_command_queues_tasks(fleet):
     call_command("run_invoices", "--at", "2026-03-10", "--batch-size", "2", stdout=out)
     assert "Queued 2 task(s)" in out.getvalue()  # 4 subscriptions in batches of 2 (eager in tests)
     assert Invoice.objects.count() == 6 and numbers() == consecutive(6)
+
+
+def test_run_applies_credits_and_discount_like_finalize(sub_factory, clock):
+    """The run's own finalize path (locked grants, batch plan cache) applies credits and discounts exactly."""
+    from billing.models import CreditGrant, Discount
+    from tests.billing.invoices.conftest import grant
+
+    clock.set(JAN)
+    sub = sub_factory("thrifty", "starter", started_at=JAN)
+    # Starter: base 19.00 a month, no usage. A once 10 % discount and 5 + 10 USD of credits.
+    Discount.objects.create(subscription=sub, percent_off=Decimal("10"), duration="once")
+    soon = grant("thrifty", "5.00", expires_at=utc(2026, 6, 1))
+    later = grant("thrifty", "10.00")
+    clock.set(utc(2026, 3, 10))
+    summary = invoices_run(at=utc(2026, 3, 10), sync=True)
+    assert (summary.generated, summary.finalized, summary.failed) == (2, 2, 0)
+    jan, feb = Invoice.objects.filter(tenant_id="thrifty").order_by("period_start")
+    # January: 19.00 − 1.90 (10 %) = 17.10; credits 15.00 (the expiring 5 first, then 10) → 2.10 due
+    assert (jan.subtotal, jan.discount, jan.total, jan.credits_applied, jan.amount_due) == (
+        Decimal("19.00"), Decimal("1.90"), Decimal("17.10"), Decimal("15.00"), Decimal("2.10"))
+    # February: the once-discount is used up and the credits are gone → 19.00 due
+    assert (feb.discount, feb.credits_applied, feb.amount_due) == (Decimal("0.00"), Decimal("0.00"), Decimal("19.00"))
+    assert CreditGrant.objects.get(pk=soon.pk).remaining == 0 and CreditGrant.objects.get(pk=later.pk).remaining == 0
+    d = Discount.objects.get(subscription=sub)
+    assert (d.periods_applied, d.active) == (1, False)

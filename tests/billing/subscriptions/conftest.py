@@ -1,56 +1,13 @@
 """Helpers for the subscription tests: a settable clock, clients per role, usage recording."""
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
-
-from tests.conftest import make_client
-
-BASE = "/api/v1/billing"
-_real_now = timezone.now
 
 
-def utc(*args) -> datetime:
-    """Return an aware UTC datetime."""
-    return datetime(*args, tzinfo=dt_timezone.utc)
-
-
-class Clock:
-    """Stands in for django.utils.timezone.now; `set()` freezes it, tokens are still issued in real time."""
-
-    def __init__(self) -> None:
-        self.value: datetime | None = None
-
-    def now(self) -> datetime:
-        return self.value if self.value is not None else _real_now()
-
-    def set(self, value: datetime) -> datetime:
-        self.value = value
-        return value
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    c = Clock()
-    monkeypatch.setattr(timezone, "now", c.now)
-    return c
-
-
-@pytest.fixture
-def as_(clock):
-    """Return a factory as_(role, tenant_id=None) -> APIClient whose token is valid in real time."""
-
-    def client(role: str, tenant_id: str | None = None):
-        frozen, clock.value = clock.value, None
-        try:
-            return make_client(role, tenant_id)
-        finally:
-            clock.value = frozen
-
-    return client
+from tests.conftest import BASE, utc  # noqa: F401  (re-exported for the tests here; clock and as_ are fixtures there)
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_upgrade_pause_and_graduated_usage_preview_to_the_cent(catalog, clock, a
     base_starter, calls_starter, *_ = lines
     assert base_starter == {
         "type": "base", "description": "Starter — base price (prorated 48.4%)", "plan_id": "starter",
-        "quantity": "0.483870967742", "unit_price": "19", "amount": "9.19",
+        "quantity": "0.483870967742", "unit_price": "19.00", "amount": "9.19",
         "period_start": starter_seg[0], "period_end": starter_seg[1],
     }
     assert (calls_starter["quantity"], calls_starter["unit_price"]) == ("8000", "0.0005")
@@ -98,7 +98,7 @@ def test_upgrade_pause_and_graduated_usage_preview_to_the_cent(catalog, clock, a
     assert (base_pro["period_start"], base_pro["period_end"]) == pro_seg
     assert calls_pro["quantity"] == "250000" and "unit_price" not in calls_pro
     assert calls_pro["tiers"] == [
-        {"quantity": "10000", "unit_price": "0", "amount": "0.00"},
+        {"quantity": "10000", "unit_price": "0.00", "amount": "0.00"},
         {"quantity": "240000", "unit_price": "0.0004", "amount": "96.00"},
     ]
     assert (calls_pro["period_start"], calls_pro["period_end"]) == pro_seg

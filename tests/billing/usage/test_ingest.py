@@ -116,11 +116,18 @@ def test_signals_fire_after_commit_only_when_something_new(catalog, django_captu
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             usage_ingest(tenant_id="acme", events=[{"event_id": "s-1", "metric": "jobs"}])
         assert len(callbacks) == 1
-        assert seen == ["acme"] and scheduled == ["acme"]
+        # a tenant without alerts is not even scheduled for an evaluation
+        assert seen == ["acme"] and scheduled == []
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             usage_ingest(tenant_id="acme", events=[{"event_id": "s-1", "metric": "jobs"}])
         assert callbacks == []
         assert seen == ["acme"]
+        from realtime.models import Alert
+
+        Alert.objects.create(tenant_id="acme", type="cost_threshold", threshold=100)
+        with django_capture_on_commit_callbacks(execute=True):
+            usage_ingest(tenant_id="acme", events=[{"event_id": "s-2", "metric": "jobs"}])
+        assert seen == ["acme", "acme"] and scheduled == ["acme"]
     finally:
         usage_recorded.disconnect(receiver)
 
