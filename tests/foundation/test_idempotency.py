@@ -34,3 +34,39 @@ def test_without_key_each_post_runs(anon, staff):
     b = anon.post("/api/v1/auth/token", body, format="json")
     assert a.status_code == b.status_code == 200
     assert "Idempotent-Replayed" not in b
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_with_one_key_have_one_effect(catalog):
+    """Six threads send the same batch with the same key at once: one stores it, the others replay its answer.
+
+    Without the key, the later requests would answer {"accepted": 0, "duplicates": 3}.
+    """
+    import threading
+
+    from django.db import connections
+
+    from billing.models import UsageEvent
+    from tests.conftest import make_client
+
+    body = {"events": [{"event_id": f"idem-{i}", "metric": "api_calls", "quantity": "5"} for i in range(3)]}
+    start = threading.Barrier(6)
+    answers = []
+
+    def send():
+        client = make_client("service", sub="same-caller")
+        start.wait()
+        try:
+            r = client.post("/api/v1/billing/tenants/acme/usage/batch", body, format="json",
+                            HTTP_IDEMPOTENCY_KEY="batch-1")
+            answers.append((r.status_code, r.json()))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert answers == [(200, {"accepted": 3, "duplicates": 0})] * 6
+    assert UsageEvent.objects.filter(tenant_id="acme").count() == 3
