@@ -91,8 +91,9 @@ def _scale(points: Sequence[Point]):
     top = ticks[-1]
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
 
-    def y_of(amount: Decimal) -> float:
-        return PAD_TOP + plot_h * (1 - float(max(amount, Decimal(0)) / top))
+    def y_of(amount: Decimal) -> Decimal:
+        # Pixel geometry, kept in Decimal like every amount it is drawn from.
+        return (PAD_TOP + plot_h * (1 - max(amount, Decimal(0)) / top)).quantize(Decimal("0.1"))
 
     return ticks, y_of
 
