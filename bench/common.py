@@ -393,3 +393,18 @@ def ensure_big_tenant(tenant_id: str, n_events: int = 10_000_000, *, users: int 
         say(f"  done in {time.perf_counter() - t0:.0f} s")
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [f"ensure_big_tenant:{tenant_id}"])
     return {"tenant_id": tenant_id, "events": n_events, "loaded": True, "from": start}
+
+
+def latency_cli(main, description: str, default_tenant: str) -> int:
+    """Return the exit code of a latency bench's command line (`--quick`, `--events`, …) run through `main`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="1 million events, 100 requests")
+    parser.add_argument("--events", type=int, default=None)
+    parser.add_argument("--requests", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--tenant", default=default_tenant)
+    a = parser.parse_args()
+    result = main(a.quick, events=a.events, requests=a.requests, seconds=a.seconds, tenant=a.tenant)
+    return 0 if result["met"] else 1

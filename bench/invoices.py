@@ -284,7 +284,7 @@ def main(quick: bool = False, *, subscriptions: int | None = None, batch_size: i
     _in_django("reset", 300)
     queries = _in_django("queries", [10, 100])
     flat = len(set(queries.values())) == 1
-    say(f"  queries per invoice (generate + finalize + roll, one transaction): "
+    say("  queries per invoice (generate + finalize + roll, one transaction): "
         + ", ".join(f"{v} for {k} subscriptions" for k, v in queries.items())
         + f" with {n:,} in the database [{'constant' if flat else 'VARIES'}]")
     batch = _in_django("batch_queries", 50)

@@ -10,7 +10,6 @@ Everything talks to 127.0.0.1 only and every loop is bounded in count and in tim
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ if __package__ in (None, ""):
 from datetime import datetime, timezone  # noqa: E402
 
 from bench.common import (  # noqa: E402
-    Client, Server, bench_db, connect, ensure_big_tenant, latency, month_bounds, say, token,
+    Client, Server, bench_db, connect, ensure_big_tenant, latency, latency_cli, month_bounds, say, token,
 )
 
 TENANT = "bench-big"
@@ -143,15 +142,7 @@ def main(quick: bool = False, *, events: int | None = None, requests: int | None
 
 
 def cli() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 million events, 100 requests")
-    parser.add_argument("--events", type=int, default=None)
-    parser.add_argument("--requests", type=int, default=None)
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--tenant", default=TENANT)
-    a = parser.parse_args()
-    result = main(a.quick, events=a.events, requests=a.requests, seconds=a.seconds, tenant=a.tenant)
-    return 0 if result["met"] else 1
+    return latency_cli(main, __doc__.splitlines()[0], TENANT)
 
 
 if __name__ == "__main__":

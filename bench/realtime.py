@@ -11,7 +11,6 @@ Everything talks to 127.0.0.1 only and every loop is bounded in count and in tim
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from decimal import Decimal
@@ -20,7 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Client, Server, bench_db, ensure_big_tenant, latency, say, token  # noqa: E402
+from bench.common import Client, Server, bench_db, ensure_big_tenant, latency, latency_cli, say, token  # noqa: E402
 from bench.preview import TENANT, ensure_subscription  # noqa: E402
 
 TARGET_P99_MS = 50.0
@@ -84,15 +83,7 @@ def main(quick: bool = False, *, events: int | None = None, requests: int | None
 
 
 def cli() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 million events, 100 requests")
-    parser.add_argument("--events", type=int, default=None)
-    parser.add_argument("--requests", type=int, default=None)
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--tenant", default=TENANT)
-    a = parser.parse_args()
-    result = main(a.quick, events=a.events, requests=a.requests, seconds=a.seconds, tenant=a.tenant)
-    return 0 if result["met"] else 1
+    return latency_cli(main, __doc__.splitlines()[0], TENANT)
 
 
 if __name__ == "__main__":
