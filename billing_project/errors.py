@@ -63,7 +63,12 @@ class BillingExceptionHandler(ExceptionHandler):
         return super().convert_known_exceptions(exc)
 
     def report_exception(self, exc, response):
-        if response.status_code >= 500:
+        if response.status_code < 500:
+            return
+        if isinstance(exc, exceptions.APIException):
+            # A declared 5xx (Stripe down, Stripe not configured) is operational, not a bug: no traceback.
+            logger.warning("%s: %s", exc.get_codes(), exc.detail)
+        else:
             logger.exception("server error", exc_info=exc)
 
 
