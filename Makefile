@@ -35,7 +35,8 @@ test: setup  ## run the whole test suite (installs headless Chromium for the bro
 	$(VENV)/bin/pytest
 
 worker: setup  ## Celery worker with beat (needs CELERY_BROKER_URL)
-	$(VENV)/bin/celery -A billing_project worker --beat -l info --concurrency 2
+	mkdir -p .data && $(VENV)/bin/celery -A billing_project worker --beat -l info --concurrency 2 \
+		--schedule .data/celerybeat-schedule
 
 bench: setup  ## benchmarks under bench/ (see README for the figures)
 	$(PY) bench/run.py
