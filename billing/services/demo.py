@@ -510,6 +510,10 @@ def demo_seed(*, progress=None, now: datetime | None = None) -> dict:
     if replay is None:
         done("history: already there (every demo tenant has a subscription)")
     else:
+        # A goodwill credit granted today, so a balance shows on acme's subscription and preview.
+        credit_grant_create(subscription=replay.subs["acme"], amount=Decimal("25.00"),
+                            reason="Service credit: API latency incident", expires_at=now + timedelta(days=60))
+        replay.counts["credits"] += 1
         events = sum(f.events for f in replay.feeds.values())
         c = replay.counts
         done(f"history of {len(replay.subs)} tenants: {events} usage events, {c['invoices']} invoices "

@@ -86,7 +86,7 @@ def test_the_command_prints_progress_logins_tokens_and_working_curl_examples(dem
                     "quotas: 3 new", "alerts: 3 new"):
         assert section in out
     assert re.search(r"history of 12 tenants: \d{5,} usage events, \d+ invoices \(\d+ paid, 1 void\), "
-                     r"2 credit grants \(\d+\.\ds\)", out)
+                     r"3 credit grants \(\d+\.\ds\)", out)
     assert "user 'finance' password 'finance-demo-123'" in out
     assert "user 'acme-user' password 'acme-demo-123'" in out
     token = re.search(r"TOKEN=(\S+)", out).group(1)
@@ -212,7 +212,9 @@ def test_coupons_credits_and_tax_show_up_on_the_invoices(demo):
         assert inv.currency == "EUR" and inv.tax == quantize((inv.subtotal - inv.discount) * rate, "EUR") > 0
 
     grants = {g.tenant_id: g for g in CreditGrant.objects.all()}
-    assert set(grants) == {"globex", "wonka"}
+    assert set(grants) == {"globex", "wonka", "acme"}
+    # acme's goodwill credit is granted today: untouched, and the preview would apply it
+    assert grants["acme"].amount == grants["acme"].remaining == Decimal("25.00")
     assert grants["globex"].amount == Decimal("500.00") and grants["globex"].expires_at is None
     assert grants["wonka"].amount == Decimal("30.00") and grants["wonka"].expires_at is not None
     first_globex = Invoice.objects.filter(tenant_id="globex").order_by("period_start").first()
