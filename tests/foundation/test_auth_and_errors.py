@@ -120,3 +120,24 @@ def test_schema_and_docs(anon):
     assert b"/api/v1/billing/plans" in r.content
     assert b"bearerAuth" in r.content
     assert anon.get("/api/docs").status_code == 200
+
+
+def test_every_contract_endpoint_is_in_the_schema(anon):
+    """Every (method, path) of ../shared/spec/endpoints.tsv appears in /api/schema."""
+    import csv
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    spec = Path(__file__).resolve().parents[3] / "shared" / "spec" / "endpoints.tsv"
+    if not spec.exists():
+        pytest.skip(f"the contract's endpoint table is not beside the project ({spec})")
+    paths = yaml.safe_load(anon.get("/api/schema").content)["paths"]
+    to_param = lambda m: "{" + re.sub(r"([A-Z])", lambda c: "_" + c.group(1).lower(), m.group(1)) + "}"  # noqa: E731
+    missing = []
+    for row in csv.DictReader(spec.open(), delimiter="\t"):
+        path = re.sub(r":(\w+)", to_param, row["path"])
+        if row["method"].lower() not in paths.get(path, {}):
+            missing.append(f"{row['method']} {path}")
+    assert missing == []
