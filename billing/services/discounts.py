@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from billing.models import Discount, Subscription
 from billing.selectors.discounts import discount_is_exhausted
-from billing_project.errors import Conflict, invalid
+from billing.services.transitions import SubscriptionCanceled
+from billing_project.errors import invalid
 from billing_project.money import is_valid_currency, minor_unit, quantize
 
 #: Places of a stored percent_off (the column keeps 4).
@@ -48,11 +49,6 @@ def discount_unmark_applied(*, discount: Discount) -> Discount:
             discount.ended_at = None
             discount.save(update_fields=["active", "ended_at"])
     return discount
-
-
-class SubscriptionCanceled(Conflict):
-    default_code = "subscription_canceled"
-    default_detail = "A canceled subscription cannot take a discount."
 
 
 DURATIONS = ("once", "repeating", "forever")

@@ -20,7 +20,7 @@ from django.utils import timezone
 from billing.models import Plan, Subscription, SubscriptionPause, SubscriptionPlanSpan, Tenant
 from billing.models.tenant import TENANT_ID_VALIDATOR
 from billing.pricing import period_containing
-from billing.services.transitions import subscription_transition
+from billing.services.transitions import SubscriptionCanceled, subscription_transition
 from billing.signals import subscription_ended_now
 from billing_project.errors import Conflict, invalid
 from billing_project.permissions import Forbidden
@@ -33,11 +33,6 @@ MAX_TRIAL_DAYS = 730
 class SubscriptionExists(Conflict):
     default_code = "subscription_exists"
     default_detail = "The tenant already has a subscription that is not canceled."
-
-
-class SubscriptionCanceled(Conflict):
-    default_code = "subscription_canceled"
-    default_detail = "The subscription is canceled."
 
 
 class SubscriptionNotPausable(Conflict):

@@ -16,6 +16,11 @@ class InvalidTransition(Conflict):
     default_detail = "That status change is not allowed from the current status."
 
 
+class SubscriptionCanceled(Conflict):
+    default_code = "subscription_canceled"
+    default_detail = "The subscription is canceled."
+
+
 class InvoiceNotDraft(Conflict):
     default_code = "invoice_not_draft"
     default_detail = "Only a draft invoice can do that."
