@@ -8,17 +8,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from coupons.models import Coupon, CouponRedemption
 from coupons.selectors.coupons import coupon_by_code
 from coupons.services.coupons import coupon_deactivate, coupon_terms_validate
-
-
-def api_errors_to_form(form: forms.BaseForm, exc: ApiValidationError) -> None:
-    """Add the field errors of a service's 400 to `form` (dotted attrs land on their top field)."""
-    detail = exc.detail if isinstance(exc.detail, dict) else {None: exc.detail}
-    for attr, messages in detail.items():
-        field = attr.split(".")[0] if attr else None
-        if field not in form.fields:
-            field = None
-        for message in messages if isinstance(messages, list) else [messages]:
-            form.add_error(field, str(message))
+from billing_project.admin_tools import ReadOnlyTabularInline, api_errors_to_form
 
 
 class CouponAdminForm(forms.ModelForm):
@@ -54,15 +44,10 @@ class CouponAdminForm(forms.ModelForm):
         return data
 
 
-class CouponRedemptionInline(admin.TabularInline):
+class CouponRedemptionInline(ReadOnlyTabularInline):
     model = CouponRedemption
-    extra = 0
-    can_delete = False
     fields = ["tenant", "subscription", "created_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Coupon)

@@ -3,17 +3,13 @@ from django.contrib import admin
 
 from realtime.models import Alert, AlertDelivery
 from realtime.services.alerts import alert_dismiss
+from billing_project.admin_tools import ReadOnlyTabularInline
 
 
-class AlertDeliveryInline(admin.TabularInline):
+class AlertDeliveryInline(ReadOnlyTabularInline):
     model = AlertDelivery
-    extra = 0
-    can_delete = False
     fields = ["created_at", "attempts", "last_status", "delivered_at", "last_error"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Alert)

@@ -8,14 +8,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from billing.models import CreditApplication, CreditGrant
 from billing.services.credits import credit_grant_create, credit_grant_validate
-
-
-def _form_errors(form: forms.BaseForm, exc: ApiValidationError) -> None:
-    detail = exc.detail if isinstance(exc.detail, dict) else {None: exc.detail}
-    for attr, messages in detail.items():
-        field = attr if attr in form.fields else None
-        for message in messages if isinstance(messages, list) else [messages]:
-            form.add_error(field, str(message))
+from billing_project.admin_tools import ReadOnlyTabularInline, api_errors_to_form
 
 
 class CreditGrantAddForm(forms.ModelForm):
@@ -37,19 +30,14 @@ class CreditGrantAddForm(forms.ModelForm):
             credit_grant_validate(subscription=data["subscription"], amount=data["amount"],
                                   expires_at=data.get("expires_at"), now=timezone.now())
         except ApiValidationError as exc:
-            _form_errors(self, exc)
+            api_errors_to_form(self, exc)
         return data
 
 
-class CreditApplicationInline(admin.TabularInline):
+class CreditApplicationInline(ReadOnlyTabularInline):
     model = CreditApplication
-    extra = 0
-    can_delete = False
     fields = ["invoice", "amount", "restored_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(CreditGrant)

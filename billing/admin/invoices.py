@@ -22,6 +22,7 @@ from billing.services.invoices import (
     invoice_render_pdf,
     invoice_void,
 )
+from billing_project.admin_tools import ReadOnlyTabularInline
 from billing_project.fields import plain_decimal
 from billing_project.money import fmt
 
@@ -39,10 +40,8 @@ def money_column(field: str, label: str):
     return show
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(ReadOnlyTabularInline):
     model = InvoiceLine
-    extra = 0
-    can_delete = False
     fields = readonly_fields = LINE_FIELDS
 
     def get_queryset(self, request):
@@ -65,12 +64,6 @@ class InvoiceLineInline(admin.TabularInline):
         if not obj.tiers:
             return "—"
         return "; ".join(f"{t['quantity']} × {t['unit_price']} = {t['amount']}" for t in obj.tiers)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _message(exc: Exception) -> str:

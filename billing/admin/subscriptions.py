@@ -7,26 +7,16 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from billing.models import Subscription, SubscriptionPause, SubscriptionPlanSpan
+from billing_project.admin_tools import ReadOnlyTabularInline
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class PlanSpanInline(ReadOnlyInline):
+class PlanSpanInline(ReadOnlyTabularInline):
     model = SubscriptionPlanSpan
     fields = readonly_fields = ["plan", "start", "end"]
     verbose_name_plural = "plan history"
 
 
-class PauseInline(ReadOnlyInline):
+class PauseInline(ReadOnlyTabularInline):
     model = SubscriptionPause
     fields = readonly_fields = ["start", "end"]
     verbose_name_plural = "pauses"

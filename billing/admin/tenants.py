@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from billing.admin.charts import money_label
 from billing.admin.dashboard import admin_url, tenant_invoices_url
 from billing.models import CreditGrant, Invoice, Subscription, Tenant, TenantUser
+from billing_project.admin_tools import ReadOnlyTabularInline
 from billing.selectors.credits import credits_available
 
 RECENT_INVOICES = 10
@@ -28,19 +29,8 @@ class TenantUserInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
+class _ReadOnlyInline(ReadOnlyTabularInline):
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class _RecentFormSet(BaseInlineFormSet):

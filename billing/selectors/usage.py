@@ -75,6 +75,14 @@ def usage_by_metric(
     sums: dict[str, Decimal] = {c: Decimal(0) for c in codes}
     maxes: dict[str, Decimal] = {c: Decimal(0) for c in codes}
     counts: dict[str, int] = {c: 0 for c in codes}
+
+    def fold(rows) -> None:
+        # Rollup hours and raw edge events combine the same way: sums and counts add, maxima max.
+        for code, s, mx, n in rows:
+            sums[code] += s or 0
+            maxes[code] = max(maxes[code], mx or 0)
+            counts[code] += int(n or 0)
+
     with connection.cursor() as cur:
         if whole_start < whole_end:
             cur.execute(
@@ -83,10 +91,7 @@ def usage_by_metric(
                 f"AND hour >= %s AND hour < %s GROUP BY metric_id",
                 [tenant_id, codes, whole_start, whole_end],
             )
-            for code, s, mx, n in cur.fetchall():
-                sums[code] += s or 0
-                maxes[code] = max(maxes[code], mx or 0)
-                counts[code] += int(n or 0)
+            fold(cur.fetchall())
         for lo, hi in raw_ranges:
             cur.execute(
                 f"SELECT metric_id, SUM(quantity), MAX(quantity), COUNT(*) FROM {UsageEvent._meta.db_table} "
@@ -94,10 +99,7 @@ def usage_by_metric(
                 f"GROUP BY metric_id",
                 [tenant_id, codes, lo, hi],
             )
-            for code, s, mx, n in cur.fetchall():
-                sums[code] += s or 0
-                maxes[code] = max(maxes[code], mx or 0)
-                counts[code] += int(n or 0)
+            fold(cur.fetchall())
         unique = [m for m in metrics if m.aggregation == "unique_count"]
         uniques: dict[str, int] = {}
         for m in unique:
