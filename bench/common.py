@@ -8,6 +8,7 @@
   returns the rate and p50/p99 latencies; `latency(…)` times sequential requests.
 Everything talks to 127.0.0.1 only and every loop is bounded in count and in time.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -39,6 +40,7 @@ def say(msg: str) -> None:
 
 # --- database ------------------------------------------------------------------------------------
 
+
 def server_url() -> str:
     """Return the URL of the PostgreSQL server to use (DATABASE_URL, else the local default)."""
     return os.environ.get("DATABASE_URL") or DEFAULT_SERVER_URL
@@ -56,8 +58,9 @@ def connect(name: str = BENCH_DB, autocommit: bool = True) -> psycopg.Connection
 
 def _manage(args: list[str], cwd: Path = ROOT, check: bool = True, env: dict | None = None):
     full_env = {**os.environ, "DATABASE_URL": db_url(), **(env or {})}
-    return subprocess.run([PY, "manage.py", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          check=check, timeout=900)
+    return subprocess.run(
+        [PY, "manage.py", *args], cwd=cwd, env=full_env, capture_output=True, text=True, check=check, timeout=900
+    )
 
 
 def _create_db() -> None:
@@ -116,6 +119,7 @@ def bench_db(load_catalog: bool = True) -> str:
 
 # --- the served API ------------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -129,12 +133,27 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
-            **os.environ, "DATABASE_URL": db_url(), "BENCH_VIEWS": "1", "LOG_LEVEL": "ERROR", "DEBUG": "0",
+            **os.environ,
+            "DATABASE_URL": db_url(),
+            "BENCH_VIEWS": "1",
+            "LOG_LEVEL": "ERROR",
+            "DEBUG": "0",
             **(env or {}),
         }
-        self.args = [GUNICORN, "billing_project.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-                     "--workers", str(workers), "--timeout", "120", "--log-level", "warning",
-                     "--keep-alive", "30"]
+        self.args = [
+            GUNICORN,
+            "billing_project.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "120",
+            "--log-level",
+            "warning",
+            "--keep-alive",
+            "30",
+        ]
         if threads > 1:
             self.args += ["--threads", str(threads), "--worker-class", "gthread"]
         self.proc: subprocess.Popen | None = None
@@ -147,8 +166,9 @@ class Server:
         self.stop()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            self.args, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -192,6 +212,7 @@ def token(role: str, tenant_id: str | None = None, sub: str = "bench") -> str:
 
 # --- load ----------------------------------------------------------------------------------------
 
+
 @dataclass
 class LoadResult:
     requests: int
@@ -203,8 +224,10 @@ class LoadResult:
     statuses: dict
 
     def line(self, unit: str = "req/s") -> str:
-        return (f"{self.rate:,.0f} {unit}, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms "
-                f"({self.requests} requests, {self.errors} errors, {self.seconds:.1f} s)")
+        return (
+            f"{self.rate:,.0f} {unit}, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms "
+            f"({self.requests} requests, {self.errors} errors, {self.seconds:.1f} s)"
+        )
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -242,8 +265,17 @@ class Client:
         self.conn.close()
 
 
-def run_load(make_request, *, port: int, headers: dict, concurrency: int, total: int, max_seconds: float,
-             ok=(200, 201), warmup: int = 0) -> LoadResult:
+def run_load(
+    make_request,
+    *,
+    port: int,
+    headers: dict,
+    concurrency: int,
+    total: int,
+    max_seconds: float,
+    ok=(200, 201),
+    warmup: int = 0,
+) -> LoadResult:
     """Return rate and latencies of `total` requests from `concurrency` threads (stops at max_seconds).
 
     `make_request(i)` returns (method, path, body bytes|None) for the i-th request.
@@ -294,17 +326,33 @@ def run_load(make_request, *, port: int, headers: dict, concurrency: int, total:
         t.join(max_seconds + 120)
     seconds = time.perf_counter() - t0
     ms = [x * 1000 for x in latencies]
-    return LoadResult(requests=len(ms), errors=errors, seconds=seconds, rate=len(ms) / seconds if seconds else 0,
-                      p50_ms=percentile(ms, 50), p99_ms=percentile(ms, 99), statuses=statuses)
+    return LoadResult(
+        requests=len(ms),
+        errors=errors,
+        seconds=seconds,
+        rate=len(ms) / seconds if seconds else 0,
+        p50_ms=percentile(ms, 50),
+        p99_ms=percentile(ms, 99),
+        statuses=statuses,
+    )
 
 
 def latency(path: str, *, port: int, headers: dict, n: int, max_seconds: float, warmup: int = 5) -> LoadResult:
     """Return p50/p99 of `n` sequential GETs of `path` (one client, so latency is not queueing)."""
-    return run_load(lambda i: ("GET", path, None), port=port, headers=headers, concurrency=1, total=n,
-                    max_seconds=max_seconds, warmup=warmup, ok=(200,))
+    return run_load(
+        lambda i: ("GET", path, None),
+        port=port,
+        headers=headers,
+        concurrency=1,
+        total=n,
+        max_seconds=max_seconds,
+        warmup=warmup,
+        ok=(200,),
+    )
 
 
 # --- a big tenant --------------------------------------------------------------------------------
+
 
 def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     now = now or datetime.now(timezone.utc)
@@ -313,8 +361,9 @@ def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     return start, end
 
 
-def ensure_big_tenant(tenant_id: str, n_events: int = 10_000_000, *, users: int = 1000, resources: int = 50,
-                      chunk: int = 1_000_000) -> dict:
+def ensure_big_tenant(
+    tenant_id: str, n_events: int = 10_000_000, *, users: int = 1000, resources: int = 50, chunk: int = 1_000_000
+) -> dict:
     """Return facts about `tenant_id` after making sure it holds `n_events` events this month.
 
     Events are spread evenly over [month start, now - 1 min): 70 % api_calls (quantity 1–10),
@@ -335,16 +384,23 @@ def ensure_big_tenant(tenant_id: str, n_events: int = 10_000_000, *, users: int 
             "SELECT coalesce(sum(event_count), 0) FROM billing_usagehourly WHERE tenant_id = %s AND hour >= %s",
             [tenant_id, start],
         ).fetchone()[0]
-        raw = conn.execute(
-            "SELECT count(*) FROM billing_usageevent WHERE tenant_id = %s AND \"timestamp\" >= %s",
-            [tenant_id, start],
-        ).fetchone()[0] if have >= n_events else -1
+        raw = (
+            conn.execute(
+                'SELECT count(*) FROM billing_usageevent WHERE tenant_id = %s AND "timestamp" >= %s',
+                [tenant_id, start],
+            ).fetchone()[0]
+            if have >= n_events
+            else -1
+        )
         if have >= n_events and raw == have:
             return {"tenant_id": tenant_id, "events": int(have), "loaded": False, "from": start}
         say(f"loading {n_events:,} events for tenant {tenant_id} (one-off; later runs reuse them)…")
         t0 = time.perf_counter()
-        conn.execute("INSERT INTO billing_tenant (id, name, email, address, tax_rate, stripe_customer_id, created_at) "
-                     "VALUES (%s, 'Bench big tenant', '', '', 0, '', now()) ON CONFLICT (id) DO NOTHING", [tenant_id])
+        conn.execute(
+            "INSERT INTO billing_tenant (id, name, email, address, tax_rate, stripe_customer_id, created_at) "
+            "VALUES (%s, 'Bench big tenant', '', '', 0, '', now()) ON CONFLICT (id) DO NOTHING",
+            [tenant_id],
+        )
         for table in ("billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
             conn.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant_id])
         step_us = int(span.total_seconds() * 1_000_000 // n_events) or 1

@@ -3,6 +3,7 @@
 Run by `make bench` (bench/run.py) or alone: `.venv/bin/python bench/ingest.py [--quick]`.
 Writes its figures into bench/RESULTS-ingest.md between the results markers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,16 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
-    ROOT, LoadResult, Server, bench_db, connect, ensure_big_tenant, latency, run_load, say, token,
+    ROOT,
+    LoadResult,
+    Server,
+    bench_db,
+    connect,
+    ensure_big_tenant,
+    latency,
+    run_load,
+    say,
+    token,
 )
 
 RESULTS = ROOT / "bench" / "RESULTS-ingest.md"
@@ -33,14 +43,16 @@ def make_events(run: str, n: int, now: datetime) -> list[dict]:
     out = []
     for i in range(n):
         m = metrics[i % 10]
-        out.append({
-            "event_id": f"{run}-{i:08d}",
-            "metric": m,
-            "quantity": str(1 + i % 10) if m != "storage_gb" else f"{i % 500}.25",
-            "timestamp": (now - timedelta(seconds=(i * 7) % 3600)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "resource_id": f"vm-{i % 40}",
-            "properties": {"user_id": f"u{i % 300}", "region": "eu-west-1"},
-        })
+        out.append(
+            {
+                "event_id": f"{run}-{i:08d}",
+                "metric": m,
+                "quantity": str(1 + i % 10) if m != "storage_gb" else f"{i % 500}.25",
+                "timestamp": (now - timedelta(seconds=(i * 7) % 3600)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "resource_id": f"vm-{i % 40}",
+                "properties": {"user_id": f"u{i % 300}", "region": "eu-west-1"},
+            }
+        )
     return out
 
 
@@ -50,17 +62,34 @@ def bench_batch(server: Server, quick: bool) -> tuple[LoadResult, LoadResult, in
     run = "b" + uuid.uuid4().hex[:8]
     now = datetime.now(timezone.utc)
     events = make_events(run, n_batches * per, now)
-    bodies = [orjson.dumps({"events": events[k * per:(k + 1) * per]}) for k in range(n_batches)]
+    bodies = [orjson.dumps({"events": events[k * per : (k + 1) * per]}) for k in range(n_batches)]
     headers = {"Authorization": f"Bearer {token('service')}"}
     tenants = [f"bench-ingest-{c}" for c in range(clients)]
-    http = run_load(lambda i: ("POST", f"/api/v1/billing/tenants/{tenants[i % clients]}/usage/batch", bodies[i]),
-                    port=server.port, headers=headers, concurrency=clients, total=n_batches, max_seconds=120,
-                    ok=(200,))
+    http = run_load(
+        lambda i: ("POST", f"/api/v1/billing/tenants/{tenants[i % clients]}/usage/batch", bodies[i]),
+        port=server.port,
+        headers=headers,
+        concurrency=clients,
+        total=n_batches,
+        max_seconds=120,
+        ok=(200,),
+    )
     # raw ceiling: the same rows COPYed by as many connections into a table shaped (and indexed) like
     # the events table, one transaction per 1,000 rows, no dedup answer and no rollups
-    rows = [(tenants[(k // per) % clients], e["event_id"], e["metric"], e["quantity"], e["timestamp"],
-             e["resource_id"], "", orjson.dumps(e["properties"]).decode(), now)
-            for k, e in enumerate(make_events(run + "r", n_batches * per, now))]
+    rows = [
+        (
+            tenants[(k // per) % clients],
+            e["event_id"],
+            e["metric"],
+            e["quantity"],
+            e["timestamp"],
+            e["resource_id"],
+            "",
+            orjson.dumps(e["properties"]).decode(),
+            now,
+        )
+        for k, e in enumerate(make_events(run + "r", n_batches * per, now))
+    ]
     with connect() as conn:
         conn.execute("DROP TABLE IF EXISTS bench_raw_events")
         conn.execute("CREATE TABLE bench_raw_events (LIKE billing_usageevent INCLUDING ALL)")
@@ -76,11 +105,14 @@ def bench_batch(server: Server, quick: bool) -> tuple[LoadResult, LoadResult, in
                 if k is None:
                     return
                 t0 = time.perf_counter()
-                with conn.cursor() as cur, cur.copy(
-                    "COPY bench_raw_events (tenant_id, event_id, metric_id, quantity, \"timestamp\", resource_id, "
-                    "cost_center, properties, received_at) FROM STDIN"
-                ) as cp:
-                    for row in rows[k * per:(k + 1) * per]:
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(
+                        'COPY bench_raw_events (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id, '
+                        "cost_center, properties, received_at) FROM STDIN"
+                    ) as cp,
+                ):
+                    for row in rows[k * per : (k + 1) * per]:
                         cp.write_row(row)
                 conn.commit()
                 with lock:
@@ -95,8 +127,15 @@ def bench_batch(server: Server, quick: bool) -> tuple[LoadResult, LoadResult, in
     secs = time.perf_counter() - t0
     from bench.common import percentile
 
-    raw = LoadResult(requests=len(lat), errors=0, seconds=secs, rate=len(lat) / secs, p50_ms=percentile(lat, 50),
-                     p99_ms=percentile(lat, 99), statuses={})
+    raw = LoadResult(
+        requests=len(lat),
+        errors=0,
+        seconds=secs,
+        rate=len(lat) / secs,
+        p50_ms=percentile(lat, 50),
+        p99_ms=percentile(lat, 99),
+        statuses={},
+    )
     with connect() as conn:
         conn.execute("DROP TABLE IF EXISTS bench_raw_events")
     return http, raw, per
@@ -108,16 +147,39 @@ def bench_single(server: Server, quick: bool) -> tuple[LoadResult, LoadResult]:
     headers = {"Authorization": f"Bearer {token('service')}"}
     bodies = [orjson.dumps(e) for e in make_events(run, total + 160, datetime.now(timezone.utc))]
     # 16 clients spread over 16 tenants (the usual traffic: many tenants at once)
-    single = run_load(lambda i: ("POST", f"/api/v1/billing/tenants/bench-single-{i % 16}/usage", bodies[i]),
-                      port=server.port, headers=headers, concurrency=16, total=total, max_seconds=secs, warmup=160)
-    bare = run_load(lambda i: ("POST", "/bench/bare", bodies[i]), port=server.port, headers=headers,
-                    concurrency=16, total=total, max_seconds=secs, warmup=160)
+    single = run_load(
+        lambda i: ("POST", f"/api/v1/billing/tenants/bench-single-{i % 16}/usage", bodies[i]),
+        port=server.port,
+        headers=headers,
+        concurrency=16,
+        total=total,
+        max_seconds=secs,
+        warmup=160,
+    )
+    bare = run_load(
+        lambda i: ("POST", "/bench/bare", bodies[i]),
+        port=server.port,
+        headers=headers,
+        concurrency=16,
+        total=total,
+        max_seconds=secs,
+        warmup=160,
+    )
     # the worst case: every request updates the same (tenant, metric, hour) rollup rows, whose row
     # locks are held until each commit is flushed, so these requests queue behind one another
-    hot_bodies = [orjson.dumps({**orjson.loads(b), "event_id": f"h{run}-{k}", "metric": "api_calls"})
-                  for k, b in enumerate(bodies[: total // 4 + 16])]
-    hot = run_load(lambda i: ("POST", "/api/v1/billing/tenants/bench-single-hot/usage", hot_bodies[i]),
-                   port=server.port, headers=headers, concurrency=16, total=total // 4, max_seconds=secs / 2, warmup=16)
+    hot_bodies = [
+        orjson.dumps({**orjson.loads(b), "event_id": f"h{run}-{k}", "metric": "api_calls"})
+        for k, b in enumerate(bodies[: total // 4 + 16])
+    ]
+    hot = run_load(
+        lambda i: ("POST", "/api/v1/billing/tenants/bench-single-hot/usage", hot_bodies[i]),
+        port=server.port,
+        headers=headers,
+        concurrency=16,
+        total=total // 4,
+        max_seconds=secs / 2,
+        warmup=16,
+    )
     return single, bare, hot
 
 
@@ -149,8 +211,10 @@ def main(quick: bool = False) -> dict:
     with Server(workers=int(os.environ.get("BENCH_WORKERS", "4"))) as server:
         http, raw, per = bench_batch(server, quick)
         ev_rate, raw_rate = http.rate * per, raw.rate * per
-        say(f"batch ingest ({per}-event batches, 4 clients): {ev_rate:,.0f} events/s "
-            f"(batch p50 {http.p50_ms:.0f} ms, p99 {http.p99_ms:.0f} ms, {http.errors} errors)")
+        say(
+            f"batch ingest ({per}-event batches, 4 clients): {ev_rate:,.0f} events/s "
+            f"(batch p50 {http.p50_ms:.0f} ms, p99 {http.p99_ms:.0f} ms, {http.errors} errors)"
+        )
         say(f"raw COPY ceiling (same rows, 4 connections):   {raw_rate:,.0f} events/s")
         say(f"ratio batch / raw COPY: {ev_rate / raw_rate:.0%}")
         single, bare, hot = bench_single(server, quick)
@@ -159,15 +223,27 @@ def main(quick: bool = False) -> dict:
         say(f"bare DRF view (16 clients): {bare.line()}")
         say(f"ratio single / bare: {single.rate / bare.rate:.0%}")
         big, by_metric, by_day = bench_summary(server, quick)
-        say(f"summary over {big['events']:,} events (group_by=metric): p50 {by_metric.p50_ms:.1f} ms, "
-            f"p99 {by_metric.p99_ms:.1f} ms ({by_metric.requests} requests, {by_metric.errors} errors)")
+        say(
+            f"summary over {big['events']:,} events (group_by=metric): p50 {by_metric.p50_ms:.1f} ms, "
+            f"p99 {by_metric.p99_ms:.1f} ms ({by_metric.requests} requests, {by_metric.errors} errors)"
+        )
         say(f"summary group_by=day: p50 {by_day.p50_ms:.1f} ms, p99 {by_day.p99_ms:.1f} ms")
     out = {
-        "batch_events_per_s": ev_rate, "raw_copy_events_per_s": raw_rate, "batch_ratio": ev_rate / raw_rate,
-        "single_per_s": single.rate, "single_p50_ms": single.p50_ms, "single_p99_ms": single.p99_ms,
-        "single_hot_per_s": hot.rate, "single_hot_p99_ms": hot.p99_ms, "bare_per_s": bare.rate, "bare_p99_ms": bare.p99_ms, "summary_events": big["events"],
-        "summary_p50_ms": by_metric.p50_ms, "summary_p99_ms": by_metric.p99_ms,
-        "summary_day_p50_ms": by_day.p50_ms, "summary_day_p99_ms": by_day.p99_ms,
+        "batch_events_per_s": ev_rate,
+        "raw_copy_events_per_s": raw_rate,
+        "batch_ratio": ev_rate / raw_rate,
+        "single_per_s": single.rate,
+        "single_p50_ms": single.p50_ms,
+        "single_p99_ms": single.p99_ms,
+        "single_hot_per_s": hot.rate,
+        "single_hot_p99_ms": hot.p99_ms,
+        "bare_per_s": bare.rate,
+        "bare_p99_ms": bare.p99_ms,
+        "summary_events": big["events"],
+        "summary_p50_ms": by_metric.p50_ms,
+        "summary_p99_ms": by_metric.p99_ms,
+        "summary_day_p50_ms": by_day.p50_ms,
+        "summary_day_p99_ms": by_day.p99_ms,
     }
 
     def mark(ok: bool) -> str:

@@ -12,6 +12,7 @@ metric). Every run resets those subscriptions and deletes their invoices first, 
 Needs Redis at CELERY_BENCH_BROKER (default redis://127.0.0.1:6379/14). Talks to 127.0.0.1 only;
 every wait is bounded in time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,7 @@ CELERY = str(Path(PY).parent / "celery")
 
 
 # --- steps that run inside Django (a subprocess against the bench database) ----------------------
+
 
 def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
@@ -76,33 +78,78 @@ def step_seed(n: int) -> dict:
         UsageHourly.objects.filter(tenant_id__in=missing).delete()
         UsageEvent.objects.filter(tenant_id__in=missing).delete()
         Tenant.objects.bulk_create(
-            [Tenant(id=t, name=f"Bench tenant {t[-5:]}", email=f"billing@{t}.example",
-                    tax_rate=Decimal("0.2") if i % 4 == 0 else Decimal(0)) for i, t in enumerate(missing)],
+            [
+                Tenant(
+                    id=t,
+                    name=f"Bench tenant {t[-5:]}",
+                    email=f"billing@{t}.example",
+                    tax_rate=Decimal("0.2") if i % 4 == 0 else Decimal(0),
+                )
+                for i, t in enumerate(missing)
+            ],
             ignore_conflicts=True,
         )
         subs, spans, hourly, events = [], [], [], []
         for i, tenant_id in enumerate(missing):
             plan = "pro" if i % 2 == 0 else "starter"
-            sub = Subscription(tenant_id=tenant_id, plan_id=plan, status="active", currency="USD", started_at=start,
-                               current_period_start=start, current_period_end=end, invoiced_through=start)
+            sub = Subscription(
+                tenant_id=tenant_id,
+                plan_id=plan,
+                status="active",
+                currency="USD",
+                started_at=start,
+                current_period_start=start,
+                current_period_end=end,
+                invoiced_through=start,
+            )
             subs.append(sub)
             spans.append(SubscriptionPlanSpan(subscription=sub, plan_id=plan, start=start))
             for h in range(3):
                 hour = start + timedelta(days=3 + 7 * h, hours=i % 24)
-                hourly.append(UsageHourly(tenant_id=tenant_id, metric_id="api_calls", hour=hour,
-                                          quantity_sum=Decimal(5000 + 37 * i % 20000), quantity_max=Decimal(10),
-                                          event_count=500))
-                hourly.append(UsageHourly(tenant_id=tenant_id, metric_id="jobs", hour=hour,
-                                          quantity_sum=Decimal(40 + i % 90), quantity_max=1, event_count=40 + i % 90))
-                hourly.append(UsageHourly(tenant_id=tenant_id, metric_id="storage_gb", hour=hour,
-                                          quantity_sum=Decimal(20 + h), quantity_max=Decimal(20 + h), event_count=1))
+                hourly.append(
+                    UsageHourly(
+                        tenant_id=tenant_id,
+                        metric_id="api_calls",
+                        hour=hour,
+                        quantity_sum=Decimal(5000 + 37 * i % 20000),
+                        quantity_max=Decimal(10),
+                        event_count=500,
+                    )
+                )
+                hourly.append(
+                    UsageHourly(
+                        tenant_id=tenant_id,
+                        metric_id="jobs",
+                        hour=hour,
+                        quantity_sum=Decimal(40 + i % 90),
+                        quantity_max=1,
+                        event_count=40 + i % 90,
+                    )
+                )
+                hourly.append(
+                    UsageHourly(
+                        tenant_id=tenant_id,
+                        metric_id="storage_gb",
+                        hour=hour,
+                        quantity_sum=Decimal(20 + h),
+                        quantity_max=Decimal(20 + h),
+                        event_count=1,
+                    )
+                )
             if plan == "pro":
                 for u in range(3):
-                    events.append(UsageEvent(
-                        tenant_id=tenant_id, event_id=f"u{u}", metric_id="active_users", quantity=1,
-                        timestamp=start + timedelta(days=5, minutes=u), properties={"user_id": f"user{u}"},
-                        received_at=start + timedelta(days=5), unique_key=hashlib.md5(f"user{u}".encode()).hexdigest(),
-                    ))
+                    events.append(
+                        UsageEvent(
+                            tenant_id=tenant_id,
+                            event_id=f"u{u}",
+                            metric_id="active_users",
+                            quantity=1,
+                            timestamp=start + timedelta(days=5, minutes=u),
+                            properties={"user_id": f"user{u}"},
+                            received_at=start + timedelta(days=5),
+                            unique_key=hashlib.md5(f"user{u}".encode()).hexdigest(),
+                        )
+                    )
         Subscription.objects.bulk_create(subs, batch_size=2000)
         SubscriptionPlanSpan.objects.bulk_create(spans, batch_size=2000)
         UsageHourly.objects.bulk_create(hourly, batch_size=5000)
@@ -140,7 +187,8 @@ def step_queries(samples: list[int]) -> dict:
     for size in samples:
         ids = list(
             Subscription.objects.filter(tenant__id__startswith=PREFIX, invoiced_through__lt=_period()[1])
-            .order_by("tenant_id").values_list("id", flat=True)[offset: offset + size]
+            .order_by("tenant_id")
+            .values_list("id", flat=True)[offset : offset + size]
         )
         offset += size
         with CaptureQueriesContext(connection) as ctx:
@@ -160,7 +208,8 @@ def step_batch_queries(size: int) -> dict:
 
     ids = list(
         Subscription.objects.filter(tenant__id__startswith=PREFIX, invoiced_through__lt=_period()[1])
-        .order_by("tenant_id").values_list("id", flat=True)[:size]
+        .order_by("tenant_id")
+        .values_list("id", flat=True)[:size]
     )
     with CaptureQueriesContext(connection) as ctx:
         summary = invoices_run_batch(subscription_ids=ids, draft_ids=[], at=timezone.now())
@@ -172,34 +221,60 @@ def step_pdf(count: int) -> dict:
     from billing.models import Invoice
     from billing.services.invoices import invoice_render_pdf
 
-    ids = list(Invoice.objects.filter(tenant__id__startswith=PREFIX).exclude(status="draft")
-               .order_by("tenant_id").values_list("id", flat=True)[:count])
+    ids = list(
+        Invoice.objects.filter(tenant__id__startswith=PREFIX)
+        .exclude(status="draft")
+        .order_by("tenant_id")
+        .values_list("id", flat=True)[:count]
+    )
     invoice_render_pdf(invoice_id=ids[0])  # warm-up: fonts and modules
     t0 = time.perf_counter()
     size = 0
     for invoice_id in ids:
         size += len(invoice_render_pdf(invoice_id=invoice_id).pdf)
     seconds = time.perf_counter() - t0
-    return {"pdfs": len(ids), "seconds": round(seconds, 2), "rate": round(len(ids) / seconds, 1),
-            "avg_kb": round(size / len(ids) / 1024, 1)}
+    return {
+        "pdfs": len(ids),
+        "seconds": round(seconds, 2),
+        "rate": round(len(ids) / seconds, 1),
+        "avg_kb": round(size / len(ids) / 1024, 1),
+    }
 
 
-STEPS = {"seed": step_seed, "reset": step_reset, "queries": step_queries, "batch_queries": step_batch_queries,
-         "pdf": step_pdf}
+STEPS = {
+    "seed": step_seed,
+    "reset": step_reset,
+    "queries": step_queries,
+    "batch_queries": step_batch_queries,
+    "pdf": step_pdf,
+}
 
 
 def _in_django(step: str, arg, env: dict | None = None) -> dict:
     """Run one step in a subprocess against the bench database and return its JSON answer."""
-    full_env = {**os.environ, "DATABASE_URL": db_url(), "LOG_LEVEL": "ERROR", "CELERY_BROKER_URL": "",
-                "BILLING_PDF_ON_FINALIZE": "0", **(env or {})}
-    r = subprocess.run([PY, str(Path(__file__).resolve()), "--django-step", step, "--arg", json.dumps(arg)],
-                       cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=1800)
+    full_env = {
+        **os.environ,
+        "DATABASE_URL": db_url(),
+        "LOG_LEVEL": "ERROR",
+        "CELERY_BROKER_URL": "",
+        "BILLING_PDF_ON_FINALIZE": "0",
+        **(env or {}),
+    }
+    r = subprocess.run(
+        [PY, str(Path(__file__).resolve()), "--django-step", step, "--arg", json.dumps(arg)],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if r.returncode != 0:
         raise RuntimeError(f"step {step} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 # --- the orchestration ---------------------------------------------------------------------------
+
 
 def _redis_ok() -> bool:
     import redis
@@ -223,20 +298,50 @@ def _count_finalized(n: int) -> int:
 
 def run_with_worker(n: int, batch_size: int, timeout: float) -> dict:
     """Return the invoice run's rate with a real Celery worker (2 processes) over Redis, PDFs off."""
-    env = {**os.environ, "DATABASE_URL": db_url(), "CELERY_BROKER_URL": BROKER, "BILLING_PDF_ON_FINALIZE": "0",
-           "LOG_LEVEL": "ERROR"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url(),
+        "CELERY_BROKER_URL": BROKER,
+        "BILLING_PDF_ON_FINALIZE": "0",
+        "LOG_LEVEL": "ERROR",
+    }
     worker = subprocess.Popen(
-        [CELERY, "-A", "billing_project", "worker", "-l", "ERROR", "--concurrency", "2", "-P", "prefork",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "bench-invoices@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            CELERY,
+            "-A",
+            "billing_project",
+            "worker",
+            "-l",
+            "ERROR",
+            "--concurrency",
+            "2",
+            "-P",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            "bench-invoices@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         time.sleep(4)  # let the worker connect (it sits idle on an empty queue)
         if worker.poll() is not None:
             raise RuntimeError("celery worker exited:\n" + (worker.stderr.read() or "")[-2000:])
         t0 = time.perf_counter()
-        queued = subprocess.run([PY, "manage.py", "run_invoices", "--batch-size", str(batch_size)], cwd=ROOT,
-                                env=env, capture_output=True, text=True, timeout=600)
+        queued = subprocess.run(
+            [PY, "manage.py", "run_invoices", "--batch-size", str(batch_size)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if queued.returncode != 0:
             raise RuntimeError("run_invoices failed:\n" + queued.stderr[-2000:])
         queue_s = time.perf_counter() - t0
@@ -248,8 +353,13 @@ def run_with_worker(n: int, batch_size: int, timeout: float) -> dict:
                 break
             time.sleep(0.25)
         seconds = time.perf_counter() - t0
-        return {"invoices": done, "seconds": round(seconds, 2), "rate": round(done / seconds, 1),
-                "queue_seconds": round(queue_s, 2), "complete": done >= n}
+        return {
+            "invoices": done,
+            "seconds": round(seconds, 2),
+            "rate": round(done / seconds, 1),
+            "queue_seconds": round(queue_s, 2),
+            "complete": done >= n,
+        }
     finally:
         worker.terminate()
         try:
@@ -273,25 +383,39 @@ def main(quick: bool = False, *, subscriptions: int | None = None, batch_size: i
     _in_django("reset", n)
     run = run_with_worker(n, batch_size, timeout=600)
     ok_run = run["complete"] and run["rate"] >= TARGET_RUN_RATE
-    say(f"  invoice run (Celery, 2 worker processes, Redis, no PDFs): {run['invoices']:,} invoices in "
+    say(
+        f"  invoice run (Celery, 2 worker processes, Redis, no PDFs): {run['invoices']:,} invoices in "
         f"{run['seconds']} s = {run['rate']:,.1f} invoices/s (queued in {run['queue_seconds']} s) "
-        f"[target ≥ {TARGET_RUN_RATE:.0f}: {'OK' if ok_run else 'MISSED'}]")
+        f"[target ≥ {TARGET_RUN_RATE:.0f}: {'OK' if ok_run else 'MISSED'}]"
+    )
     pdf = _in_django("pdf", 200 if quick else 500)
     ok_pdf = pdf["rate"] >= TARGET_PDF_RATE
-    say(f"  PDF rendering (one process = one core, fetch + render + store): {pdf['pdfs']} PDFs in {pdf['seconds']} s "
+    say(
+        f"  PDF rendering (one process = one core, fetch + render + store): {pdf['pdfs']} PDFs in {pdf['seconds']} s "
         f"= {pdf['rate']:.1f} invoices/s per core, {pdf['avg_kb']} KB each "
-        f"[target ≥ {TARGET_PDF_RATE:.0f}: {'OK' if ok_pdf else 'MISSED'}]")
+        f"[target ≥ {TARGET_PDF_RATE:.0f}: {'OK' if ok_pdf else 'MISSED'}]"
+    )
     _in_django("reset", 300)
     queries = _in_django("queries", [10, 100])
     flat = len(set(queries.values())) == 1
-    say("  queries per invoice (generate + finalize + roll, one transaction): "
+    say(
+        "  queries per invoice (generate + finalize + roll, one transaction): "
         + ", ".join(f"{v} for {k} subscriptions" for k, v in queries.items())
-        + f" with {n:,} in the database [{'constant' if flat else 'VARIES'}]")
+        + f" with {n:,} in the database [{'constant' if flat else 'VARIES'}]"
+    )
     batch = _in_django("batch_queries", 50)
-    say(f"  queries per invoice in one Celery batch of {batch['batch']} (plans and charges read once per batch): "
-        f"{batch['queries_per_invoice']}")
-    return {"subscriptions": n, "run": run, "pdf": pdf, "queries_per_invoice": queries,
-            "queries_per_invoice_batch": batch["queries_per_invoice"], "targets_met": ok_run and ok_pdf and flat}
+    say(
+        f"  queries per invoice in one Celery batch of {batch['batch']} (plans and charges read once per batch): "
+        f"{batch['queries_per_invoice']}"
+    )
+    return {
+        "subscriptions": n,
+        "run": run,
+        "pdf": pdf,
+        "queries_per_invoice": queries,
+        "queries_per_invoice_batch": batch["queries_per_invoice"],
+        "targets_met": ok_run and ok_pdf and flat,
+    }
 
 
 if __name__ == "__main__":

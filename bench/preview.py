@@ -8,6 +8,7 @@ only raw-event reads are the partial hour at "now" and the distinct users of `ac
 
 Everything talks to 127.0.0.1 only and every loop is bounded in count and in time.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,16 @@ if __package__ in (None, ""):
 from datetime import datetime, timezone  # noqa: E402
 
 from bench.common import (  # noqa: E402
-    Client, Server, bench_db, connect, ensure_big_tenant, latency, latency_cli, month_bounds, say, token,
+    Client,
+    Server,
+    bench_db,
+    connect,
+    ensure_big_tenant,
+    latency,
+    latency_cli,
+    month_bounds,
+    say,
+    token,
 )
 
 TENANT = "bench-big"
@@ -96,8 +106,9 @@ def ensure_subscription(port: int, headers: dict, tenant_id: str) -> dict:
             return json.loads(body)
         start, _ = month_bounds()
         payload = {"plan_id": "pro", "trial_days": 0, "start_date": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        status, body = client.request("POST", f"/api/v1/billing/tenants/{tenant_id}/subscriptions",
-                                      json.dumps(payload).encode())
+        status, body = client.request(
+            "POST", f"/api/v1/billing/tenants/{tenant_id}/subscriptions", json.dumps(payload).encode()
+        )
         if status != 201:
             raise RuntimeError(f"creating the subscription answered {status}: {body[:500]!r}")
         return json.loads(body)
@@ -105,8 +116,14 @@ def ensure_subscription(port: int, headers: dict, tenant_id: str) -> dict:
         client.close()
 
 
-def main(quick: bool = False, *, events: int | None = None, requests: int | None = None,
-         seconds: float = 60.0, tenant: str = TENANT) -> dict:
+def main(
+    quick: bool = False,
+    *,
+    events: int | None = None,
+    requests: int | None = None,
+    seconds: float = 60.0,
+    tenant: str = TENANT,
+) -> dict:
     """Run the benchmark and return its figures (preview and estimate p50/p99 in ms, target met or not).
 
     `quick` loads 1 million events and times fewer requests (the target is stated for 10 million).
@@ -120,8 +137,10 @@ def main(quick: bool = False, *, events: int | None = None, requests: int | None
     headers = {"Authorization": f"Bearer {token('finance')}"}
     with Server(workers=2) as server:
         sub = ensure_subscription(server.port, headers, tenant)
-        say(f"tenant {tenant}: {facts['events']:,} events this month, subscription {sub['id']} on "
-            f"{sub['plan_id']} [{sub['current_period_start']}, {sub['current_period_end']})")
+        say(
+            f"tenant {tenant}: {facts['events']:,} events this month, subscription {sub['id']} on "
+            f"{sub['plan_id']} [{sub['current_period_start']}, {sub['current_period_end']})"
+        )
         results = {}
         for name in ("preview", "estimate"):
             path = f"/api/v1/billing/tenants/{tenant}/billing/{name}"
@@ -130,14 +149,19 @@ def main(quick: bool = False, *, events: int | None = None, requests: int | None
             client.close()
             if status != 200:
                 raise RuntimeError(f"{name} answered {status}: {body[:500]!r}")
-            r = latency(path, port=server.port, headers=headers, n=n_requests, max_seconds=seconds,
-                        warmup=10)
+            r = latency(path, port=server.port, headers=headers, n=n_requests, max_seconds=seconds, warmup=10)
             say(f"{name:8s} {r.line()}")
-            results[name] = {"p50_ms": round(r.p50_ms, 2), "p99_ms": round(r.p99_ms, 2), "requests": r.requests,
-                             "errors": r.errors}
+            results[name] = {
+                "p50_ms": round(r.p50_ms, 2),
+                "p99_ms": round(r.p99_ms, 2),
+                "requests": r.requests,
+                "errors": r.errors,
+            }
     met = results["preview"]["p99_ms"] <= TARGET_P99_MS and results["preview"]["errors"] == 0
-    say(f"preview p99 {results['preview']['p99_ms']:.1f} ms (target ≤ {TARGET_P99_MS:.0f} ms): "
-        f"{'met' if met else 'NOT met'}")
+    say(
+        f"preview p99 {results['preview']['p99_ms']:.1f} ms (target ≤ {TARGET_P99_MS:.0f} ms): "
+        f"{'met' if met else 'NOT met'}"
+    )
     return {"events": facts["events"], **results, "target_p99_ms": TARGET_P99_MS, "met": met}
 
 

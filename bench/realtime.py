@@ -9,6 +9,7 @@ the 1st of the month, so its current period holds every loaded event): 70 % api_
 
 Everything talks to 127.0.0.1 only and every loop is bounded in count and in time.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,12 +49,20 @@ def _check_consistency(port: int, headers: dict, tenant: str) -> str:
     by_resource = sum(Decimal(r["amount"]) for r in bodies["by-resource"]["results"])
     # Events keep arriving in no bench, so the three reads see the same usage unless the hour turned.
     hour_last = Decimal(bodies["timeline-hour"]["results"][-1]["cumulative_amount"])
-    return (f"usage {usage} USD; by-resource parts sum {by_resource} ({len(bodies['by-resource']['results'])} rows); "
-            f"hourly timeline ends at {hour_last} ({len(bodies['timeline-hour']['results'])} buckets)")
+    return (
+        f"usage {usage} USD; by-resource parts sum {by_resource} ({len(bodies['by-resource']['results'])} rows); "
+        f"hourly timeline ends at {hour_last} ({len(bodies['timeline-hour']['results'])} buckets)"
+    )
 
 
-def main(quick: bool = False, *, events: int | None = None, requests: int | None = None,
-         seconds: float = 60.0, tenant: str = TENANT) -> dict:
+def main(
+    quick: bool = False,
+    *,
+    events: int | None = None,
+    requests: int | None = None,
+    seconds: float = 60.0,
+    tenant: str = TENANT,
+) -> dict:
     """Run the benchmark and return its figures (p50/p99 in ms per endpoint, target met or not).
 
     `quick` loads 1 million events and times fewer requests (the target is stated for 10 million).
@@ -66,19 +75,27 @@ def main(quick: bool = False, *, events: int | None = None, requests: int | None
     results = {}
     with Server(workers=2) as server:
         sub = ensure_subscription(server.port, headers, tenant)
-        say(f"tenant {tenant}: {facts['events']:,} events this month, subscription on {sub['plan_id']} "
-            f"[{sub['current_period_start']}, {sub['current_period_end']})")
+        say(
+            f"tenant {tenant}: {facts['events']:,} events this month, subscription on {sub['plan_id']} "
+            f"[{sub['current_period_start']}, {sub['current_period_end']})"
+        )
         say(_check_consistency(server.port, headers, tenant))
         for name, suffix in ENDPOINTS.items():
             path = f"/api/v1/billing/realtime-cost/tenants/{tenant}/{suffix}"
             r = latency(path, port=server.port, headers=headers, n=n_requests, max_seconds=seconds, warmup=10)
             say(f"{name:14s} {r.line()}")
-            results[name] = {"p50_ms": round(r.p50_ms, 2), "p99_ms": round(r.p99_ms, 2), "requests": r.requests,
-                             "errors": r.errors}
+            results[name] = {
+                "p50_ms": round(r.p50_ms, 2),
+                "p99_ms": round(r.p99_ms, 2),
+                "requests": r.requests,
+                "errors": r.errors,
+            }
     met = all(v["p99_ms"] <= TARGET_P99_MS and v["errors"] == 0 for v in results.values())
     worst = max(results, key=lambda k: results[k]["p99_ms"])
-    say(f"real-time cost worst p99 {results[worst]['p99_ms']:.1f} ms ({worst}; target ≤ {TARGET_P99_MS:.0f} ms): "
-        f"{'met' if met else 'NOT met'}")
+    say(
+        f"real-time cost worst p99 {results[worst]['p99_ms']:.1f} ms ({worst}; target ≤ {TARGET_P99_MS:.0f} ms): "
+        f"{'met' if met else 'NOT met'}"
+    )
     return {"events": facts["events"], **results, "target_p99_ms": TARGET_P99_MS, "met": met}
 
 

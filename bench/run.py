@@ -2,6 +2,7 @@
 
 `--quick` is passed on to each bench's main(quick=True) for a smaller run.
 """
+
 from __future__ import annotations
 
 import argparse

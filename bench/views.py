@@ -3,6 +3,7 @@
 `BareView` is the floor the single-event endpoint is compared with: the same server, the same JWT
 authentication, role permission and JSON parsing, and no work at all.
 """
+
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView

@@ -7,6 +7,8 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing import schedule  # noqa: F401  (registers the Celery beat entries)
+        from billing import (
+            schedule,  # noqa: F401  (registers the Celery beat entries)
+            tasks,  # noqa: F401  (registers the tasks and the areas' signal receivers)
+        )
         from billing_project import checks, schema  # noqa: F401  (deploy checks; the JWT scheme in /api/schema)
-        from billing import tasks  # noqa: F401  (registers the tasks and the areas' signal receivers)

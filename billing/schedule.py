@@ -1,4 +1,5 @@
 """Celery beat entries of the billing app (merged into settings.CELERY_BEAT_SCHEDULE)."""
+
 from django.conf import settings
 
 settings.CELERY_BEAT_SCHEDULE.update(

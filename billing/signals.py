@@ -6,6 +6,7 @@ Sent after the transaction commits (`transaction.on_commit`).
 - `invoice_finalized(invoice_id)`: an invoice left draft (the PDF gets rendered).
 - `usage_recorded(tenant_id)`: new usage was stored (alerts get evaluated, coalesced).
 """
+
 from django.dispatch import Signal
 
 subscription_ended_now = Signal()

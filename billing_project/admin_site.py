@@ -4,6 +4,7 @@
 every app registers its ModelAdmins on) is a `BillingAdminSite`. Like any admin page, the dashboard
 is only for active staff users: everyone else is sent to the login page.
 """
+
 from django.contrib.admin import AdminSite
 from django.contrib.admin.apps import AdminConfig
 from django.urls import path

@@ -1,4 +1,5 @@
 """Pieces every app's admin shares: read-only inlines, and service errors shown on a form."""
+
 from __future__ import annotations
 
 from django import forms

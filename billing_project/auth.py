@@ -3,6 +3,7 @@
 A token is verified by signature and expiry alone: no database look-up per request. The caller
 becomes a `Principal` carrying `sub`, `role` and (for tenants) `tenant_id`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

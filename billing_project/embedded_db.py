@@ -4,6 +4,7 @@ Used when DATABASE_URL is not set, so development, tests and production all run 
 The server keeps running between processes (gunicorn workers, manage.py commands share it);
 `make stop-db` stops it.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ Every error the API produces — DRF's, Django's own 404/405/500, malformed JSON
 (drf-standardized-errors). Domain errors declare `status_code`, `default_detail` and a stable
 `default_code`, e.g. `InvoiceNotDraft(Conflict)` with `default_code = "invoice_not_draft"`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -82,9 +83,7 @@ def error_response(status_code: int, code: str, detail: str, attr: str | None = 
     kind = "client_error" if status_code < 500 else "server_error"
     if status_code == 400 and code not in ("parse_error",):
         kind = "validation_error" if attr else "client_error"
-    return JsonResponse(
-        {"type": kind, "errors": [{"code": code, "detail": detail, "attr": attr}]}, status=status_code
-    )
+    return JsonResponse({"type": kind, "errors": [{"code": code, "detail": detail, "attr": attr}]}, status=status_code)
 
 
 def handler400(request, exception=None):

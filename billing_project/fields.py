@@ -1,7 +1,9 @@
 """Serializer fields shared by every app: instants that also accept dates, and money strings."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone as dt_timezone
+from datetime import date, datetime, time
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 from django.utils import timezone
@@ -70,7 +72,11 @@ class MoneyField(serializers.Field):
 
     def get_attribute(self, instance):
         value = super().get_attribute(instance)
-        currency = getattr(instance, self.currency_attr, None) if not isinstance(instance, dict) else instance.get(self.currency_attr)
+        currency = (
+            getattr(instance, self.currency_attr, None)
+            if not isinstance(instance, dict)
+            else instance.get(self.currency_attr)
+        )
         return (value, currency)
 
     def to_representation(self, pair):

@@ -5,6 +5,7 @@ the same key blocks on the unique index until the first commits, then replays it
 Same caller (`sub`), same path, same body within 24 h → the first response again (same status and
 body, no second effect); same key with another body → 409. A 5xx is rolled back so a retry can run.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,9 +54,7 @@ class IdempotencyMiddleware:
         digest = hashlib.sha256(request.body).hexdigest()
         now = timezone.now()
         with transaction.atomic():
-            IdempotencyKey.objects.filter(
-                sub=sub, key=key, path=request.path, created_at__lt=now - KEY_TTL
-            ).delete()
+            IdempotencyKey.objects.filter(sub=sub, key=key, path=request.path, created_at__lt=now - KEY_TTL).delete()
             with connection.cursor() as cur:
                 cur.execute(
                     f"INSERT INTO {IdempotencyKey._meta.db_table} "

@@ -11,9 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from fractions import Fraction
 
-_ZERO_DECIMALS = (
-    "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
-).split()
+_ZERO_DECIMALS = ("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF").split()
 _THREE_DECIMALS = "BHD IQD JOD KWD LYD OMR TND".split()
 _FOUR_DECIMALS = "CLF UYW".split()
 _TWO_DECIMALS = (

@@ -1,4 +1,5 @@
 """Limit/offset pagination: `{"count", "next", "previous", "results"}`, default 50, at most 500."""
+
 from rest_framework import pagination
 
 

@@ -5,6 +5,7 @@ A view sets `allowed_roles = {"finance", "tenant"}` (or a dict action/method -> 
 Objects reached by id are scoped with `scope_to_caller(queryset, request)`, so another tenant's
 object is simply not found (404).
 """
+
 from __future__ import annotations
 
 from rest_framework import exceptions, permissions

@@ -1,4 +1,5 @@
 """OpenAPI extensions: the bearer-JWT security scheme for /api/schema and /api/docs."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 

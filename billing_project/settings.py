@@ -1,4 +1,5 @@
 """Settings, all driven by the environment (see the README's configuration table)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,9 +25,7 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or os.environ.get(
     "JWT_SIGNING_KEY", "dev-insecure-signing-key-change-me-in-production-0123456789"
 )
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
-]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 PORT = int(os.environ.get("PORT", "8087"))
 
 # Behind TLS (HTTPS_ONLY=1): redirect to https, secure cookies, HSTS; trust the proxy's X-Forwarded-Proto.
@@ -174,9 +173,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- JWT (stateless verification; HS256 by default, RS256 when JWT_VERIFYING_KEY is set) --------
-JWT_SIGNING_KEY = os.environ.get(
-    "JWT_SIGNING_KEY", "dev-insecure-signing-key-change-me-in-production-0123456789"
-)
+JWT_SIGNING_KEY = os.environ.get("JWT_SIGNING_KEY", "dev-insecure-signing-key-change-me-in-production-0123456789")
 JWT_VERIFYING_KEY = os.environ.get("JWT_VERIFYING_KEY", "")
 SIMPLE_JWT = {
     "ALGORITHM": "RS256" if JWT_VERIFYING_KEY else "HS256",
@@ -219,13 +216,15 @@ STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
 
 # --- Alerts: webhook notices are signed with HMAC-SHA256 (X-Billing-Signature) -----------------
-ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET") or hashlib.sha256(
-    f"alert-webhooks:{SECRET_KEY}".encode()
-).hexdigest()
+ALERT_WEBHOOK_SECRET = (
+    os.environ.get("ALERT_WEBHOOK_SECRET") or hashlib.sha256(f"alert-webhooks:{SECRET_KEY}".encode()).hexdigest()
+)
 
 # Cache (rate limits, alert coalescing): Redis when CACHE_URL is set, else per-process memory.
 if os.environ.get("CACHE_URL"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -1,4 +1,5 @@
 """Per-role rate limits, off unless RATE_LIMIT_<ROLE> is configured (e.g. "100/min")."""
+
 from rest_framework.throttling import SimpleRateThrottle
 
 

@@ -1,4 +1,5 @@
 """Top-level routes: the API under /api/v1/billing/, auth, health, schema, docs and the admin."""
+
 import os
 
 from django.conf import settings

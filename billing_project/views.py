@@ -1,4 +1,5 @@
 """Operational endpoints: GET /health."""
+
 from django.conf import settings
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -28,7 +29,8 @@ class HealthView(APIView):
 
     @extend_schema(
         responses=inline_serializer(
-            "Health", {"status": serializers.CharField(), "database": serializers.CharField(), "broker": serializers.CharField()}
+            "Health",
+            {"status": serializers.CharField(), "database": serializers.CharField(), "broker": serializers.CharField()},
         ),
         tags=["operations"],
     )

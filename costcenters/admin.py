@@ -1,4 +1,5 @@
 """Admin for cost centers; deleting from the admin is soft, like the API, so history keeps its code."""
+
 from django.contrib import admin
 
 from costcenters.models import CostCenter

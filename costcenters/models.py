@@ -1,4 +1,5 @@
 """Cost centers: codes unique per tenant among live ones; deleting is soft so history keeps its code."""
+
 import uuid
 
 from django.db import models

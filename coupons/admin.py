@@ -1,14 +1,15 @@
 """Finance back office for coupons: redemptions inline, times redeemed read-only, a deactivate action."""
+
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
+from billing_project.admin_tools import ReadOnlyTabularInline, api_errors_to_form
 from coupons.models import Coupon, CouponRedemption
 from coupons.selectors.coupons import coupon_by_code
 from coupons.services.coupons import coupon_deactivate, coupon_terms_validate
-from billing_project.admin_tools import ReadOnlyTabularInline, api_errors_to_form
 
 
 class CouponAdminForm(forms.ModelForm):
@@ -53,8 +54,19 @@ class CouponRedemptionInline(ReadOnlyTabularInline):
 @admin.register(Coupon)
 class CouponAdmin(admin.ModelAdmin):
     form = CouponAdminForm
-    list_display = ["code", "name", "percent_off", "amount_off", "currency", "duration", "times_redeemed",
-                    "max_redemptions", "redeem_by", "active", "created_at"]
+    list_display = [
+        "code",
+        "name",
+        "percent_off",
+        "amount_off",
+        "currency",
+        "duration",
+        "times_redeemed",
+        "max_redemptions",
+        "redeem_by",
+        "active",
+        "created_at",
+    ]
     list_filter = ["active", "duration", "currency"]
     search_fields = ["code", "name"]
     readonly_fields = ["times_redeemed", "created_at"]

@@ -1,4 +1,5 @@
 """Coupons (codes unique case-insensitively) and redemptions (one per tenant per coupon)."""
+
 import uuid
 
 from django.db import models

@@ -1,4 +1,5 @@
 """Admin for quotas."""
+
 from django.contrib import admin
 
 from quotas.models import Quota

@@ -1,4 +1,5 @@
 """Quotas on a tenant's metric per day, month or billing period; hard ones refuse usage at ingest."""
+
 import uuid
 
 from django.db import models

@@ -1,9 +1,10 @@
 """Admin for alerts and their webhook deliveries."""
+
 from django.contrib import admin
 
+from billing_project.admin_tools import ReadOnlyTabularInline
 from realtime.models import Alert, AlertDelivery
 from realtime.services.alerts import alert_dismiss
-from billing_project.admin_tools import ReadOnlyTabularInline
 
 
 class AlertDeliveryInline(ReadOnlyTabularInline):
@@ -14,8 +15,19 @@ class AlertDeliveryInline(ReadOnlyTabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ["id", "tenant", "type", "threshold", "metric", "cost_center", "status", "triggered_at",
-                    "value_at_trigger", "period_start", "created_at"]
+    list_display = [
+        "id",
+        "tenant",
+        "type",
+        "threshold",
+        "metric",
+        "cost_center",
+        "status",
+        "triggered_at",
+        "value_at_trigger",
+        "period_start",
+        "created_at",
+    ]
     list_filter = ["status", "type"]
     search_fields = ["id", "tenant__id", "tenant__name", "metric__code", "cost_center__code", "webhook_url"]
     readonly_fields = ["id", "status", "triggered_at", "value_at_trigger", "period_start", "created_at", "updated_at"]

@@ -1,4 +1,5 @@
 """Cost and usage alerts on the current billing period."""
+
 import uuid
 
 from django.db import models

@@ -1,4 +1,5 @@
 """Celery tasks of the real-time app: thin, carrying ids, named after the service they call."""
+
 from celery import shared_task
 from django.utils import timezone
 

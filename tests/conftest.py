@@ -1,7 +1,9 @@
 """Shared fixtures: API clients per role, the demo catalog, tenants."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 import pytest

@@ -1,3 +1,11 @@
 """The finance back office: one admin module per area."""
-from billing.admin import catalog, invoices, stripe, subscriptions, tenants, usage  # noqa: F401
-from billing.admin import credits  # noqa: F401
+
+from billing.admin import (  # noqa: F401
+    catalog,
+    credits,  # noqa: F401
+    invoices,
+    stripe,
+    subscriptions,
+    tenants,
+    usage,
+)

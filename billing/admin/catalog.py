@@ -1,4 +1,5 @@
 """Admin for the catalog: metrics, and plans with their charges inline."""
+
 from django.contrib import admin
 
 from billing.models import Charge, Metric, Plan

@@ -5,6 +5,7 @@ or point carries a ``<title>`` so hovering shows its exact amount, and colours c
 admin's CSS variables so the charts follow its light and dark themes. Amounts stay ``Decimal``;
 floats are used only for pixel positions.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """Admin for credit grants: finance grants credits on a subscription; what is left is read-only."""
+
 from __future__ import annotations
 
 from django import forms
@@ -27,8 +28,12 @@ class CreditGrantAddForm(forms.ModelForm):
         if self.errors:
             return data
         try:
-            credit_grant_validate(subscription=data["subscription"], amount=data["amount"],
-                                  expires_at=data.get("expires_at"), now=timezone.now())
+            credit_grant_validate(
+                subscription=data["subscription"],
+                amount=data["amount"],
+                expires_at=data.get("expires_at"),
+                now=timezone.now(),
+            )
         except ApiValidationError as exc:
             api_errors_to_form(self, exc)
         return data

@@ -4,6 +4,7 @@ The figures come from `billing.selectors.dashboard`; this module only turns them
 templates show (formatted amounts, links into the invoice and tenant admin, SVG charts). The admin
 site (`billing_project.admin_site`) wraps the view with `admin_view`, so only staff reach it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -96,12 +97,20 @@ def dashboard_cards(d: Dashboard) -> list[Card]:
             url=admin_url("billing_invoice_changelist", {"status__exact": "paid"}),
         ),
         _receivable_card(
-            "outstanding", "Outstanding", d.outstanding, main,
-            admin_url("billing_invoice_changelist", {"status__exact": "open"}), alert=False,
+            "outstanding",
+            "Outstanding",
+            d.outstanding,
+            main,
+            admin_url("billing_invoice_changelist", {"status__exact": "open"}),
+            alert=False,
         ),
         _receivable_card(
-            "overdue", "Overdue", d.overdue, main,
-            admin_url("billing_invoice_changelist", {"status__exact": "open", "due_at__lt": now_iso}), alert=True,
+            "overdue",
+            "Overdue",
+            d.overdue,
+            main,
+            admin_url("billing_invoice_changelist", {"status__exact": "open", "due_at__lt": now_iso}),
+            alert=True,
         ),
         Card(
             key="usage",

@@ -4,6 +4,7 @@ Lines and totals are computed by the services and never edited here; once an inv
 every field is read-only. Each action reports what it did and refuses with a message (never a
 traceback) when an invoice is in the wrong status.
 """
+
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -26,8 +27,19 @@ from billing_project.admin_tools import ReadOnlyTabularInline
 from billing_project.fields import plain_decimal
 from billing_project.money import fmt
 
-LINE_FIELDS = ["position", "type", "description", "metric", "plan_id", "quantity_shown", "unit_price_shown",
-               "amount_shown", "period_start", "period_end", "tiers_shown"]
+LINE_FIELDS = [
+    "position",
+    "type",
+    "description",
+    "metric",
+    "plan_id",
+    "quantity_shown",
+    "unit_price_shown",
+    "amount_shown",
+    "period_start",
+    "period_end",
+    "tiers_shown",
+]
 
 
 def money_column(field: str, label: str):
@@ -80,10 +92,26 @@ def _message(exc: Exception) -> str:
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ["label", "tenant", "status", "currency", "period_start", "period_end", "total_display",
-                    "amount_due_display", "finalized_at", "due_at", "pdf_link"]
-    list_filter = ["status", "currency", ("period_start", admin.DateFieldListFilter),
-                   ("finalized_at", admin.DateFieldListFilter), ("due_at", admin.DateFieldListFilter)]
+    list_display = [
+        "label",
+        "tenant",
+        "status",
+        "currency",
+        "period_start",
+        "period_end",
+        "total_display",
+        "amount_due_display",
+        "finalized_at",
+        "due_at",
+        "pdf_link",
+    ]
+    list_filter = [
+        "status",
+        "currency",
+        ("period_start", admin.DateFieldListFilter),
+        ("finalized_at", admin.DateFieldListFilter),
+        ("due_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["number", "tenant__id", "tenant__name", "=id"]
     date_hierarchy = "period_start"
     list_select_related = ["tenant"]
@@ -91,18 +119,68 @@ class InvoiceAdmin(admin.ModelAdmin):
     inlines = [InvoiceLineInline]
     actions = ["finalize", "void", "mark_uncollectible", "regenerate_pdf", "download_pdf", "delete_drafts"]
     fieldsets = [
-        (None, {"fields": ["id", "number", "status", "tenant", "subscription", "currency", "period_start",
-                           "period_end", "pdf_link"]}),
-        ("Totals", {"fields": ["subtotal_shown", "discount_shown", "discount_applied", "tax_rate_shown", "tax_shown",
-                               "total_shown", "credits_applied_shown", "amount_due_shown", "amount_paid_shown"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "number",
+                    "status",
+                    "tenant",
+                    "subscription",
+                    "currency",
+                    "period_start",
+                    "period_end",
+                    "pdf_link",
+                ]
+            },
+        ),
+        (
+            "Totals",
+            {
+                "fields": [
+                    "subtotal_shown",
+                    "discount_shown",
+                    "discount_applied",
+                    "tax_rate_shown",
+                    "tax_shown",
+                    "total_shown",
+                    "credits_applied_shown",
+                    "amount_due_shown",
+                    "amount_paid_shown",
+                ]
+            },
+        ),
         ("Dates", {"fields": ["created_at", "finalized_at", "due_at", "paid_at", "voided_at", "pdf_rendered_at"]}),
         ("Payment", {"fields": ["stripe_payment_intent_id", "stripe_checkout_session_id", "payment_note"]}),
     ]
     ALWAYS_READ_ONLY = [
-        "id", "number", "status", "tenant", "subscription", "currency", "period_start", "period_end", "pdf_link",
-        "subtotal_shown", "discount_shown", "discount_applied", "tax_rate_shown", "tax_shown", "total_shown",
-        "credits_applied_shown", "amount_due_shown", "amount_paid_shown", "created_at", "finalized_at", "due_at", "paid_at", "voided_at", "pdf_rendered_at",
-        "stripe_payment_intent_id", "stripe_checkout_session_id",
+        "id",
+        "number",
+        "status",
+        "tenant",
+        "subscription",
+        "currency",
+        "period_start",
+        "period_end",
+        "pdf_link",
+        "subtotal_shown",
+        "discount_shown",
+        "discount_applied",
+        "tax_rate_shown",
+        "tax_shown",
+        "total_shown",
+        "credits_applied_shown",
+        "amount_due_shown",
+        "amount_paid_shown",
+        "created_at",
+        "finalized_at",
+        "due_at",
+        "paid_at",
+        "voided_at",
+        "pdf_rendered_at",
+        "stripe_payment_intent_id",
+        "stripe_checkout_session_id",
     ]
 
     # --- permissions: invoices are generated by the services; only drafts are deleted ----------
@@ -176,8 +254,9 @@ class InvoiceAdmin(admin.ModelAdmin):
         try:
             pdf = invoice_pdf_bytes(invoice=invoice)
         except Exception as exc:  # noqa: BLE001 - a message, never a traceback
-            self.message_user(request, f"Could not render the PDF of {self.label(invoice)}: {_message(exc)}",
-                              messages.ERROR)
+            self.message_user(
+                request, f"Could not render the PDF of {self.label(invoice)}: {_message(exc)}", messages.ERROR
+            )
             return HttpResponseRedirect(reverse("admin:billing_invoice_change", args=[invoice.pk]))
         response = HttpResponse(pdf, content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{invoice.number or invoice.id}.pdf"'
@@ -196,8 +275,11 @@ class InvoiceAdmin(admin.ModelAdmin):
                 continue
             done.append(self.label(result if isinstance(result, Invoice) else invoice))
         if done:
-            self.message_user(request, f"{verb} {len(done)} invoice(s): {', '.join(done[:20])}"
-                              + (" …" if len(done) > 20 else ""), messages.SUCCESS)
+            self.message_user(
+                request,
+                f"{verb} {len(done)} invoice(s): {', '.join(done[:20])}" + (" …" if len(done) > 20 else ""),
+                messages.SUCCESS,
+            )
         for text in refused[:20]:
             self.message_user(request, f"Not {verb.lower()}: {text}", messages.WARNING)
         if len(refused) > 20:
@@ -229,8 +311,9 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.action(description="Download the PDF of the selected invoice")
     def download_pdf(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one invoice to download its PDF (or use the PDF column).",
-                              messages.WARNING)
+            self.message_user(
+                request, "Select exactly one invoice to download its PDF (or use the PDF column).", messages.WARNING
+            )
             return None
         return self.pdf_view(request, queryset.get().pk)
 

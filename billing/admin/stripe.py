@@ -1,4 +1,5 @@
 """Admin for stored Stripe webhook events: browse them, and reprocess the ones that failed."""
+
 from django.contrib import admin, messages
 
 from billing.models import StripeWebhookEvent
@@ -11,8 +12,16 @@ class StripeWebhookEventAdmin(admin.ModelAdmin):
     list_filter = ["type", "processed", "signature_valid"]
     search_fields = ["event_id"]
     date_hierarchy = "received_at"
-    readonly_fields = ["event_id", "type", "signature_valid", "processed", "processed_at", "error", "received_at",
-                       "raw_body"]
+    readonly_fields = [
+        "event_id",
+        "type",
+        "signature_valid",
+        "processed",
+        "processed_at",
+        "error",
+        "received_at",
+        "raw_body",
+    ]
     actions = ["reprocess"]
 
     def has_add_permission(self, request):
@@ -33,8 +42,9 @@ class StripeWebhookEventAdmin(admin.ModelAdmin):
         """Apply again each selected verified event that is not processed yet (safe: once per event)."""
         done, failed = 0, []
         skipped = queryset.exclude(processed=False, signature_valid=True).count()
-        for event_id in queryset.filter(processed=False, signature_valid=True).order_by("pk").values_list(
-                "pk", flat=True):
+        for event_id in (
+            queryset.filter(processed=False, signature_valid=True).order_by("pk").values_list("pk", flat=True)
+        ):
             event = webhook_event_process(event_id=event_id)
             if event.processed:
                 done += 1

@@ -3,6 +3,7 @@
 Lifecycle changes go through the API's services (they keep the plan/pause history that billing
 segments read), so the history here is read-only.
 """
+
 from django.contrib import admin, messages
 from django.utils import timezone
 
@@ -32,9 +33,24 @@ class SubscriptionAdmin(admin.ModelAdmin):
     actions = ["run_invoices"]
     date_hierarchy = "created_at"
     readonly_fields = [
-        "id", "tenant", "plan", "status", "currency", "started_at", "current_period_start", "current_period_end",
-        "trial_end", "cancel_at_period_end", "canceled_at", "ended_at", "paused_at", "resume_at",
-        "scheduled_plan", "invoiced_through", "created_at", "updated_at",
+        "id",
+        "tenant",
+        "plan",
+        "status",
+        "currency",
+        "started_at",
+        "current_period_start",
+        "current_period_end",
+        "trial_end",
+        "cancel_at_period_end",
+        "canceled_at",
+        "ended_at",
+        "paused_at",
+        "resume_at",
+        "scheduled_plan",
+        "invoiced_through",
+        "created_at",
+        "updated_at",
     ]
 
     def has_add_permission(self, request) -> bool:

@@ -4,6 +4,7 @@ The list shows each tenant's live subscription, unexpired credit balance and a l
 (two clicks from the admin index to any tenant's invoices). Those columns come from subqueries
 annotated on the list's one query, so a page of 100 tenants is still a handful of queries.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -17,8 +18,8 @@ from django.utils.html import format_html
 from billing.admin.charts import money_label
 from billing.admin.dashboard import admin_url, tenant_invoices_url
 from billing.models import CreditGrant, Invoice, Subscription, Tenant, TenantUser
-from billing_project.admin_tools import ReadOnlyTabularInline
 from billing.selectors.credits import credits_available
+from billing_project.admin_tools import ReadOnlyTabularInline
 
 RECENT_INVOICES = 10
 
@@ -88,6 +89,7 @@ class SubscriptionInline(_ReadOnlyInline):
     @admin.display(description="Ended")
     def ended(self, obj) -> str:
         return f"{obj.ended_at:%d %b %Y %H:%M}" if obj.ended_at else "—"
+
     ordering = ["-created_at"]
 
 
@@ -102,8 +104,15 @@ def _live_subscription(field: str) -> Subquery:
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "tax_rate_percent", "stripe_customer_id", "current_subscription",
-                    "credit_balance", "invoices_link"]
+    list_display = [
+        "id",
+        "name",
+        "tax_rate_percent",
+        "stripe_customer_id",
+        "current_subscription",
+        "credit_balance",
+        "invoices_link",
+    ]
     search_fields = ["id", "name", "email", "stripe_customer_id"]
     date_hierarchy = "created_at"
     fieldsets = [
@@ -124,7 +133,11 @@ class TenantAdmin(admin.ModelAdmin):
             .values("s")
         )
         invoices = (
-            Invoice.objects.filter(tenant=OuterRef("pk")).order_by().values("tenant").annotate(n=Count("id")).values("n")
+            Invoice.objects.filter(tenant=OuterRef("pk"))
+            .order_by()
+            .values("tenant")
+            .annotate(n=Count("id"))
+            .values("n")
         )
         return (
             super()

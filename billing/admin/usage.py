@@ -1,4 +1,5 @@
 """Admin pages of this area: usage events, read-only (they are an append-only record)."""
+
 from django.contrib import admin
 
 from billing.models import UsageEvent
@@ -6,8 +7,16 @@ from billing.models import UsageEvent
 
 @admin.register(UsageEvent)
 class UsageEventAdmin(admin.ModelAdmin):
-    list_display = ("event_id", "tenant_id", "metric_id", "quantity", "timestamp", "resource_id", "cost_center",
-                    "received_at")
+    list_display = (
+        "event_id",
+        "tenant_id",
+        "metric_id",
+        "quantity",
+        "timestamp",
+        "resource_id",
+        "cost_center",
+        "received_at",
+    )
     list_filter = ("metric_id", "tenant_id")
     search_fields = ("event_id",)
     date_hierarchy = "timestamp"

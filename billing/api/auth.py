@@ -2,6 +2,7 @@
 
 Staff users get the `finance` role; other users get `tenant` with the tenant linked to their account.
 """
+
 from django.urls import path
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny

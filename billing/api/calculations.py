@@ -1,4 +1,5 @@
 """GET /tenants/:tenantId/billing/preview and /billing/estimate: the current period's bill, nothing stored."""
+
 from __future__ import annotations
 
 from django.urls import path

@@ -3,8 +3,8 @@
 Tenants may list, get and download their own invoices; generating, finalizing, voiding and
 deleting are finance only. Another tenant's invoice reached by id is 404.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 from django import forms
 from django.http import HttpResponse
@@ -74,9 +74,28 @@ class InvoiceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Invoice
         fields = [
-            "id", "number", "tenant_id", "subscription_id", "status", "currency", "period_start", "period_end",
-            "lines", "subtotal", "discount", "tax", "total", "credits_applied", "amount_due", "amount_paid",
-            "created_at", "finalized_at", "due_at", "paid_at", "voided_at", "stripe_payment_intent_id",
+            "id",
+            "number",
+            "tenant_id",
+            "subscription_id",
+            "status",
+            "currency",
+            "period_start",
+            "period_end",
+            "lines",
+            "subtotal",
+            "discount",
+            "tax",
+            "total",
+            "credits_applied",
+            "amount_due",
+            "amount_paid",
+            "created_at",
+            "finalized_at",
+            "due_at",
+            "paid_at",
+            "voided_at",
+            "stripe_payment_intent_id",
         ]
         read_only_fields = fields
 

@@ -1,4 +1,5 @@
 """GET /plans and GET /plans/:planId."""
+
 from decimal import Decimal
 
 from django.urls import path
@@ -38,8 +39,11 @@ class ChargeSerializer(serializers.ModelSerializer):
         if obj.model == "per_unit":
             data.update(unit_price=fmt_price(obj.unit_price, currency), free_units=qty(obj.free_units))
         elif obj.model == "package":
-            data.update(package_size=qty(obj.package_size), package_price=fmt_price(obj.package_price, currency),
-                        free_units=qty(obj.free_units))
+            data.update(
+                package_size=qty(obj.package_size),
+                package_price=fmt_price(obj.package_price, currency),
+                free_units=qty(obj.free_units),
+            )
         else:
             data["tiers"] = [
                 {
@@ -59,8 +63,18 @@ class PlanSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Plan
-        fields = ["id", "name", "description", "currency", "interval", "base_price", "trial_days", "active",
-                  "charges", "metrics"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "currency",
+            "interval",
+            "base_price",
+            "trial_days",
+            "active",
+            "charges",
+            "metrics",
+        ]
 
     def get_metrics(self, obj) -> list[dict]:
         seen = {}

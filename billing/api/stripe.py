@@ -3,6 +3,7 @@
 POST /stripe/checkout, POST /stripe/portal, POST /invoices/:invoiceId/payment-intent (finance, or a
 tenant for its own tenant/invoice) and POST /stripe/webhook (no JWT: Stripe-Signature instead).
 """
+
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -60,8 +61,13 @@ class PaymentIntentSerializer(serializers.Serializer):
     status = serializers.CharField()
 
     def to_representation(self, intent):
-        return {"id": intent.id, "client_secret": intent.client_secret, "amount": intent.amount,
-                "currency": intent.currency.upper(), "status": intent.status}
+        return {
+            "id": intent.id,
+            "client_secret": intent.client_secret,
+            "amount": intent.amount,
+            "currency": intent.currency.upper(),
+            "status": intent.status,
+        }
 
 
 def _tenant_for(request, tenant_id: str) -> Tenant:
@@ -97,8 +103,13 @@ class CheckoutView(APIView):
             tenant = invoice.tenant
         else:
             invoice, tenant = None, _tenant_for(request, data["tenant_id"])
-        session = checkout_session_for(tenant=tenant, mode=data["mode"], invoice=invoice,
-                                       success_url=data["success_url"], cancel_url=data["cancel_url"])
+        session = checkout_session_for(
+            tenant=tenant,
+            mode=data["mode"],
+            invoice=invoice,
+            success_url=data["success_url"],
+            cancel_url=data["cancel_url"],
+        )
         return Response({"id": session.id, "url": session.url}, status=201)
 
 
@@ -137,24 +148,37 @@ class StripeWebhookView(APIView):
     @extend_schema(
         auth=[],
         request=OpenApiTypes.OBJECT,
-        responses={200: inline_serializer("StripeWebhookReceipt", {
-            "id": serializers.CharField(),
-            "type": serializers.CharField(),
-            "processed": serializers.BooleanField(),
-            "replay": serializers.BooleanField(),
-            "error": serializers.CharField(allow_null=True),
-        })},
+        responses={
+            200: inline_serializer(
+                "StripeWebhookReceipt",
+                {
+                    "id": serializers.CharField(),
+                    "type": serializers.CharField(),
+                    "processed": serializers.BooleanField(),
+                    "replay": serializers.BooleanField(),
+                    "error": serializers.CharField(allow_null=True),
+                },
+            )
+        },
     )
     def post(self, request):
         event = webhook_receive(payload=request.body, signature=request.headers.get("Stripe-Signature"))
-        return Response({"id": event.event_id, "type": event.type, "processed": event.processed,
-                         "replay": event.replay, "error": event.error or None})
+        return Response(
+            {
+                "id": event.event_id,
+                "type": event.type,
+                "processed": event.processed,
+                "replay": event.replay,
+                "error": event.error or None,
+            }
+        )
 
 
 urlpatterns = [
     path("stripe/checkout", CheckoutView.as_view(), name="stripe-checkout"),
     path("stripe/portal", PortalView.as_view(), name="stripe-portal"),
     path("stripe/webhook", StripeWebhookView.as_view(), name="stripe-webhook"),
-    path("invoices/<uuid:invoice_id>/payment-intent", InvoicePaymentIntentView.as_view(),
-         name="invoice-payment-intent"),
+    path(
+        "invoices/<uuid:invoice_id>/payment-intent", InvoicePaymentIntentView.as_view(), name="invoice-payment-intent"
+    ),
 ]

@@ -3,6 +3,7 @@
 `subscription_data(sub)` / `SubscriptionSerializer` render the contract's subscription object
 (plus `credit_balance`); other areas (coupons: /discount and /credits) import them.
 """
+
 from __future__ import annotations
 
 from django.urls import path
@@ -99,9 +100,24 @@ class SubscriptionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Subscription
         fields = [
-            "id", "tenant_id", "plan_id", "status", "currency", "started_at", "current_period_start",
-            "current_period_end", "trial_end", "cancel_at_period_end", "canceled_at", "ended_at", "paused_at",
-            "resume_at", "scheduled_plan_id", "discount", "credit_balance", "created_at",
+            "id",
+            "tenant_id",
+            "plan_id",
+            "status",
+            "currency",
+            "started_at",
+            "current_period_start",
+            "current_period_end",
+            "trial_end",
+            "cancel_at_period_end",
+            "canceled_at",
+            "ended_at",
+            "paused_at",
+            "resume_at",
+            "scheduled_plan_id",
+            "discount",
+            "credit_balance",
+            "created_at",
         ]
         read_only_fields = fields
 

@@ -1,4 +1,5 @@
 """The billing app's routes under /api/v1/billing/, one module per area."""
+
 from billing.api import calculations, invoices, plans, stripe, subscriptions, usage
 
 urlpatterns = [

@@ -3,6 +3,7 @@
 The POST views parse the body once with orjson and hand plain dicts to `usage_ingest`: no
 serializer runs per event (the serializers below only document the shapes in /api/schema).
 """
+
 from __future__ import annotations
 
 import orjson
@@ -101,7 +102,7 @@ class UsageBatchView(APIView):
         body = _json_body(request)
         events = body.get("events") if isinstance(body, dict) else None
         if not isinstance(events, list):
-            raise invalid("events", "Expected {\"events\": [...]} with 1 to 1000 events.", "invalid")
+            raise invalid("events", 'Expected {"events": [...]} with 1 to 1000 events.', "invalid")
         result = usage_ingest(tenant_id=tenant_id, events=events, batch=True)
         return Response({"accepted": result.accepted, "duplicates": result.duplicates})
 
@@ -142,19 +143,33 @@ class UsageSummaryView(APIView):
         if group_by == "metric":
             usage = usage_by_metric(tenant_id=tenant_id, start=start, end=end, metrics=metrics)
             results = [
-                {"metric": u.metric, "aggregation": u.aggregation, "quantity": plain_decimal(u.quantity),
-                 "events": u.events}
+                {
+                    "metric": u.metric,
+                    "aggregation": u.aggregation,
+                    "quantity": plain_decimal(u.quantity),
+                    "events": u.events,
+                }
                 for u in (usage[m.code] for m in metrics)
             ]
         else:
-            field = {"day": "bucket", "hour": "bucket", "resource": "resource_id", "cost_center": "cost_center"}[group_by]
+            field = {"day": "bucket", "hour": "bucket", "resource": "resource_id", "cost_center": "cost_center"}[
+                group_by
+            ]
             results = []
             for g in usage_grouped(tenant_id=tenant_id, start=start, end=end, group_by=group_by, metrics=metrics):
                 key = format_instant(g.key) if field == "bucket" else g.key
-                results.append({"metric": g.metric, "aggregation": g.aggregation, "quantity": plain_decimal(g.quantity),
-                                "events": g.events, field: key})
-        return Response({"tenant_id": tenant_id, "from": format_instant(start), "to": format_instant(end),
-                         "results": results})
+                results.append(
+                    {
+                        "metric": g.metric,
+                        "aggregation": g.aggregation,
+                        "quantity": plain_decimal(g.quantity),
+                        "events": g.events,
+                        field: key,
+                    }
+                )
+        return Response(
+            {"tenant_id": tenant_id, "from": format_instant(start), "to": format_instant(end), "results": results}
+        )
 
 
 urlpatterns = [

@@ -1,4 +1,5 @@
 """Billing models, one module per aggregate."""
+
 from .catalog import Charge, Metric, Plan
 from .idempotency import IdempotencyKey
 from .invoice import CreditApplication, Invoice, InvoiceLine, InvoiceNumberSequence
@@ -8,8 +9,23 @@ from .tenant import Tenant, TenantUser
 from .usage import UsageEvent, UsageHourly, UsageRollup
 
 __all__ = [
-    "Charge", "Metric", "Plan", "IdempotencyKey", "CreditApplication", "Invoice", "InvoiceLine",
-    "InvoiceNumberSequence", "StripeWebhookEvent", "CreditGrant", "Discount", "Subscription",
-    "SubscriptionPause", "SubscriptionPlanSpan", "Tenant", "TenantUser", "UsageEvent", "UsageHourly",
+    "Charge",
+    "Metric",
+    "Plan",
+    "IdempotencyKey",
+    "CreditApplication",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceNumberSequence",
+    "StripeWebhookEvent",
+    "CreditGrant",
+    "Discount",
+    "Subscription",
+    "SubscriptionPause",
+    "SubscriptionPlanSpan",
+    "Tenant",
+    "TenantUser",
+    "UsageEvent",
+    "UsageHourly",
     "UsageRollup",
 ]

@@ -1,4 +1,5 @@
 """The catalog: metrics, plans and their charges (loaded by `load_catalog`, editable in admin)."""
+
 from django.db import models
 
 from .fields import currency_field, money_field, price_field, quantity_field
@@ -62,7 +63,8 @@ class Charge(models.Model):
     package_size = quantity_field(null=True, blank=True)
     package_price = price_field(null=True, blank=True)
     tiers = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text='[{"up_to": "10000" | null, "unit_price": "0.0004", "flat_fee": "0"}] as strings',
     )
     position = models.PositiveIntegerField(default=0)

@@ -1,4 +1,5 @@
 """Column shapes shared by every model: money, unit prices and quantities are Decimal, never float."""
+
 from django.db import models
 
 

@@ -1,4 +1,5 @@
 """Stored answers to POSTs that carried an Idempotency-Key (kept 24 h)."""
+
 from django.db import models
 
 

@@ -3,6 +3,7 @@
 Status machine: draft → open → paid; open → void; open → uncollectible (see `TRANSITIONS`).
 Lines and totals are immutable once the invoice leaves draft.
 """
+
 import uuid
 
 from django.db import models

@@ -1,4 +1,5 @@
 """Stored Stripe webhook events: stored first, then verified, then processed exactly once."""
+
 from django.db import models
 
 

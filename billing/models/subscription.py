@@ -3,6 +3,7 @@
 Status is a state machine: `TRANSITIONS` lists what may follow what, and
 `billing.services.subscriptions.subscription_transition` is the one function that applies it.
 """
+
 import uuid
 
 from django.db import models

@@ -1,4 +1,5 @@
 """Tenants (billing accounts) and the link from local users to the tenant they act for."""
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -14,7 +15,9 @@ class Tenant(models.Model):
     email = models.EmailField(blank=True)
     address = models.TextField(blank=True)
     tax_rate = models.DecimalField(
-        max_digits=7, decimal_places=6, default=0,
+        max_digits=7,
+        decimal_places=6,
+        default=0,
         help_text="Fraction applied to (subtotal − discount): 0.2 = 20 %.",
     )
     stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)

@@ -6,6 +6,7 @@ stored once. `UsageRollup` holds per (tenant, metric, hour, resource, cost cente
 so `sum`, `count` and `max` never scan raw events. Partial hours at a range's edges are read from
 raw events through the (tenant_id, metric_id, timestamp) index.
 """
+
 from django.db import models
 from django.db.models import Q
 

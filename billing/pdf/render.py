@@ -4,6 +4,7 @@ Seller and customer blocks, number and dates, every line with quantity, unit pri
 tier breakdown under graduated/volume charges), the totals in contract order and the amount due.
 Drafts carry a large "DRAFT" watermark and no number.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,8 +33,9 @@ ACCENT = colors.HexColor("#243b53")
 BASE = ParagraphStyle("base", fontName="Helvetica", fontSize=9, leading=12, textColor=INK)
 SMALL = ParagraphStyle("small", parent=BASE, fontSize=8, leading=10, textColor=MUTED)
 LABEL = ParagraphStyle("label", parent=BASE, fontName="Helvetica-Bold", fontSize=7.5, leading=10, textColor=MUTED)
-TITLE = ParagraphStyle("title", parent=BASE, fontName="Helvetica-Bold", fontSize=22, leading=26, textColor=ACCENT,
-                       alignment=TA_RIGHT)
+TITLE = ParagraphStyle(
+    "title", parent=BASE, fontName="Helvetica-Bold", fontSize=22, leading=26, textColor=ACCENT, alignment=TA_RIGHT
+)
 SELLER = ParagraphStyle("seller", parent=BASE, fontName="Helvetica-Bold", fontSize=14, leading=18, textColor=ACCENT)
 RIGHT = ParagraphStyle("right", parent=BASE, alignment=TA_RIGHT)
 RIGHT_BOLD = ParagraphStyle("right_bold", parent=RIGHT, fontName="Helvetica-Bold")
@@ -92,7 +94,7 @@ def _lines_text(text: str) -> str:
 def _header(invoice: Invoice, seller: dict) -> Table:
     is_draft = invoice.status == Invoice.Status.DRAFT
     seller_block = [_p(escape(seller.get("name", "")), SELLER), _p(_lines_text(seller.get("address", "")), BASE)]
-    contact = [escape(x) for x in (seller.get("email"), ) if x]
+    contact = [escape(x) for x in (seller.get("email"),) if x]
     if seller.get("tax_id"):
         contact.append(f"Tax ID: {escape(seller['tax_id'])}")
     if contact:
@@ -115,14 +117,27 @@ def _header(invoice: Invoice, seller: dict) -> Table:
     meta = Table(
         [[_p(label.upper(), LABEL), _p(escape(value), RIGHT)] for label, value in rows],
         colWidths=[32 * mm, 58 * mm],
-        style=TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-                          ("TOPPADDING", (0, 0), (-1, -1), 1), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                          ("RIGHTPADDING", (0, 0), (-1, -1), 0)]),
+        style=TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                ("TOPPADDING", (0, 0), (-1, -1), 1),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        ),
     )
     right = [_p(title, TITLE), Spacer(1, 4 * mm), meta]
     table = Table([[seller_block, right]], colWidths=[WIDTH - 92 * mm, 92 * mm])
-    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                               ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
     return table
 
 
@@ -135,31 +150,47 @@ def _bill_to(invoice: Invoice) -> Table:
         parts.append(escape(tenant.email))
     block = [_p("BILL TO", LABEL), _p("<br/>".join(parts), BASE)]
     label, shown = ("BALANCE DUE", _balance(invoice)) if invoice.amount_paid else ("AMOUNT DUE", invoice.amount_due)
-    pay = [_p(label, LABEL),
-           _p(f"<font size=16><b>{escape(invoice.currency)} {_money(shown, invoice.currency)}</b></font>", BASE)]
+    pay = [
+        _p(label, LABEL),
+        _p(f"<font size=16><b>{escape(invoice.currency)} {_money(shown, invoice.currency)}</b></font>", BASE),
+    ]
     if invoice.due_at and invoice.status == Invoice.Status.OPEN:
         pay.append(Spacer(1, 2 * mm))
         pay.append(_p(f"Due {_date(invoice.due_at)}", SMALL))
     table = Table([[block, pay]], colWidths=[WIDTH - 70 * mm, 70 * mm])
-    table.setStyle(TableStyle([
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("BACKGROUND", (1, 0), (1, 0), BAND),
-        ("LEFTPADDING", (0, 0), (0, 0), 0),
-        ("LEFTPADDING", (1, 0), (1, 0), 8), ("TOPPADDING", (1, 0), (1, 0), 6), ("BOTTOMPADDING", (1, 0), (1, 0), 8),
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("BACKGROUND", (1, 0), (1, 0), BAND),
+                ("LEFTPADDING", (0, 0), (0, 0), 0),
+                ("LEFTPADDING", (1, 0), (1, 0), 8),
+                ("TOPPADDING", (1, 0), (1, 0), 6),
+                ("BOTTOMPADDING", (1, 0), (1, 0), 8),
+            ]
+        )
+    )
     return table
 
 
 def _lines_table(invoice: Invoice) -> Table:
     cur = invoice.currency
-    rows: list[list] = [[_p("<b>Description</b>"), _p("<b>Quantity</b>", RIGHT), _p("<b>Unit price</b>", RIGHT),
-                         _p(f"<b>Amount ({escape(cur)})</b>", RIGHT)]]
+    rows: list[list] = [
+        [
+            _p("<b>Description</b>"),
+            _p("<b>Quantity</b>", RIGHT),
+            _p("<b>Unit price</b>", RIGHT),
+            _p(f"<b>Amount ({escape(cur)})</b>", RIGHT),
+        ]
+    ]
     styles: list[tuple] = []
     for line in invoice.lines.all():
         description = escape(line.description)
         if (line.period_start, line.period_end) != (invoice.period_start, invoice.period_end):
-            description += f"<br/><font size=7.5 color='#616e7c'>{_instant(line.period_start)} – " \
-                           f"{_instant(line.period_end)}</font>"
+            description += (
+                f"<br/><font size=7.5 color='#616e7c'>{_instant(line.period_start)} – "
+                f"{_instant(line.period_end)}</font>"
+            )
         if line.type == "base":
             quantity = _qty(Decimal(line.quantity).quantize(Decimal("0.0001")))
         else:
@@ -168,23 +199,30 @@ def _lines_table(invoice: Invoice) -> Table:
         rows.append([_p(description), _p(quantity, RIGHT), _p(unit, RIGHT), _p(_money(line.amount, cur), RIGHT)])
         styles.append(("LINEABOVE", (0, len(rows) - 1), (-1, len(rows) - 1), 0.4, RULE))
         for i, tier in enumerate(line.tiers or [], start=1):
-            rows.append([
-                _p(f"Tier {i}", TIER),
-                _p(_qty(tier["quantity"]), TIER_RIGHT),
-                _p(_price(tier["unit_price"], cur), TIER_RIGHT),
-                _p(_money(tier["amount"], cur), TIER_RIGHT),
-            ])
+            rows.append(
+                [
+                    _p(f"Tier {i}", TIER),
+                    _p(_qty(tier["quantity"]), TIER_RIGHT),
+                    _p(_price(tier["unit_price"], cur), TIER_RIGHT),
+                    _p(_money(tier["amount"], cur), TIER_RIGHT),
+                ]
+            )
     if len(rows) == 1:
         rows.append([_p("No charges in this period.", SMALL), "", "", ""])
     table = Table(rows, colWidths=[WIDTH - 96 * mm, 30 * mm, 30 * mm, 36 * mm], repeatRows=1)
-    table.setStyle(TableStyle([
-        ("BACKGROUND", (0, 0), (-1, 0), BAND),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.8, ACCENT),
-        ("LINEBELOW", (0, -1), (-1, -1), 0.8, ACCENT),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-        *styles,
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, 0), BAND),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.8, ACCENT),
+                ("LINEBELOW", (0, -1), (-1, -1), 0.8, ACCENT),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 3),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+                *styles,
+            ]
+        )
+    )
     return table
 
 
@@ -212,12 +250,17 @@ def _totals(invoice: Invoice) -> Table:
     data = [[_p(label, RIGHT), _p(value, RIGHT)] for label, value in rows]
     data.append([_p(f"<b>{final_label}</b>", RIGHT), _p(f"<b>{_money(final_value, cur)}</b>", RIGHT_BOLD)])
     table = Table(data, colWidths=[50 * mm, 36 * mm], hAlign="RIGHT")
-    table.setStyle(TableStyle([
-        ("LINEABOVE", (0, 3), (-1, 3), 0.4, RULE),
-        ("LINEABOVE", (0, -1), (-1, -1), 0.8, ACCENT),
-        ("BACKGROUND", (0, -1), (-1, -1), BAND),
-        ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("LINEABOVE", (0, 3), (-1, 3), 0.4, RULE),
+                ("LINEABOVE", (0, -1), (-1, -1), 0.8, ACCENT),
+                ("BACKGROUND", (0, -1), (-1, -1), BAND),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+            ]
+        )
+    )
     return table
 
 
@@ -226,8 +269,10 @@ def _notes(invoice: Invoice, seller: dict) -> list:
     if invoice.status == Invoice.Status.DRAFT:
         notes.append("This is a draft: amounts may change until the invoice is finalized. Do not pay.")
     elif invoice.status == Invoice.Status.OPEN and invoice.due_at:
-        notes.append(f"Please pay {invoice.currency} {_money(invoice.amount_due, invoice.currency)} by "
-                     f"{_date(invoice.due_at)}, quoting {invoice.number}.")
+        notes.append(
+            f"Please pay {invoice.currency} {_money(invoice.amount_due, invoice.currency)} by "
+            f"{_date(invoice.due_at)}, quoting {invoice.number}."
+        )
     elif invoice.status == Invoice.Status.PAID:
         notes.append("Paid in full. Thank you for your business.")
     elif invoice.status == Invoice.Status.VOID:
@@ -269,8 +314,15 @@ def render_invoice_pdf(invoice: Invoice) -> bytes:
     buffer = io.BytesIO()
     title = invoice.number or f"Draft invoice {invoice.id}"
     doc = SimpleDocTemplate(
-        buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=20 * mm,
-        title=title, author=seller.get("name", ""), subject=f"Invoice for {invoice.tenant_id}",
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=20 * mm,
+        title=title,
+        author=seller.get("name", ""),
+        subject=f"Invoice for {invoice.tenant_id}",
         invariant=1,
     )
     story = [

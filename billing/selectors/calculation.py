@@ -6,6 +6,7 @@ the segment's plan over the segment's usage (tiers restart per segment), then co
 the order of contract section 6. Preview, estimate, invoices and real-time cost all read it; the
 arithmetic itself lives in the pure `billing.pricing` engine.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -115,8 +116,13 @@ def _window_end(subscription: Subscription, period_end: datetime, cutoff: dateti
 
 
 def subscription_segments(
-    *, subscription: Subscription, period_start: datetime, period_end: datetime, cutoff: datetime | None,
-    pauses_until: datetime | None = None, history: tuple[list[PlanSpan], list[Span]] | None = None,
+    *,
+    subscription: Subscription,
+    period_start: datetime,
+    period_end: datetime,
+    cutoff: datetime | None,
+    pauses_until: datetime | None = None,
+    history: tuple[list[PlanSpan], list[Span]] | None = None,
 ) -> list[Segment]:
     """Return the plan segments of [period_start, min(period_end, cutoff, ended_at)).
 
@@ -158,7 +164,9 @@ def segment_usage(*, tenant_id: str, start: datetime, end: datetime, metrics: li
     # Only the events of the rest matter for a distinct count (any at all → read directly), and a
     # distinct scan of a short range is slow: count them as a plain `count` metric instead.
     rest = usage_by_metric(
-        tenant_id=tenant_id, start=end, end=ceil,
+        tenant_id=tenant_id,
+        start=end,
+        end=ceil,
         metrics=[Metric(code=m.code, aggregation="count") if m.aggregation == "unique_count" else m for m in metrics],
     )
     result: dict[str, MetricUsage] = {}
@@ -168,8 +176,9 @@ def segment_usage(*, tenant_id: str, start: datetime, end: datetime, metrics: li
         if r.events == 0:
             result[metric.code] = w
         elif metric.aggregation in ("sum", "count"):
-            result[metric.code] = MetricUsage(metric.code, metric.aggregation, w.quantity - r.quantity,
-                                              w.events - r.events)
+            result[metric.code] = MetricUsage(
+                metric.code, metric.aggregation, w.quantity - r.quantity, w.events - r.events
+            )
         elif metric.aggregation == "max" and r.quantity < w.quantity:
             # the maximum was reached before `end`, so removing [end, ceil) leaves it unchanged
             result[metric.code] = MetricUsage(metric.code, metric.aggregation, w.quantity, w.events - r.events)
@@ -245,9 +254,13 @@ def _usage_line(plan: Plan, charge: Charge, segment: Segment, quantity: Decimal,
 
 
 def _segment_lines(
-    *, subscription: Subscription, segments: list[Segment], plans: dict[str, tuple[Plan, list[Charge]]],
+    *,
+    subscription: Subscription,
+    segments: list[Segment],
+    plans: dict[str, tuple[Plan, list[Charge]]],
     period_s: Decimal,
-    currency: str, project_from: datetime | None = None,
+    currency: str,
+    project_from: datetime | None = None,
 ) -> list[BillLine]:
     """Return the base line and one usage line per charge for each segment.
 
@@ -281,9 +294,17 @@ def _segment_lines(
 
 
 def _bill(
-    *, subscription: Subscription, period_start: datetime, period_end: datetime, segments: list[Segment],
-    at: datetime, credits_available: Decimal | None, project_from: datetime | None = None,
-    elapsed_fraction: Decimal | None = None, plans: dict | None = None, discount=LOOK_UP,
+    *,
+    subscription: Subscription,
+    period_start: datetime,
+    period_end: datetime,
+    segments: list[Segment],
+    at: datetime,
+    credits_available: Decimal | None,
+    project_from: datetime | None = None,
+    elapsed_fraction: Decimal | None = None,
+    plans: dict | None = None,
+    discount=LOOK_UP,
 ) -> PeriodBill:
     """Return the PeriodBill of `segments`: lines, then discount, tax and credits per section 6."""
     currency = subscription.currency
@@ -323,9 +344,15 @@ def _bill(
 
 
 def period_bill(
-    *, subscription: Subscription, period_start: datetime, period_end: datetime, cutoff: datetime | None,
-    credits_available: Decimal | None = None, plans: dict | None = None,
-    history: tuple[list[PlanSpan], list[Span]] | None = None, discount=LOOK_UP,
+    *,
+    subscription: Subscription,
+    period_start: datetime,
+    period_end: datetime,
+    cutoff: datetime | None,
+    credits_available: Decimal | None = None,
+    plans: dict | None = None,
+    history: tuple[list[PlanSpan], list[Span]] | None = None,
+    discount=LOOK_UP,
 ) -> PeriodBill:
     """Return the bill of [period_start, min(period_end, cutoff, ended_at)).
 
@@ -339,7 +366,10 @@ def period_bill(
     invoice gets (None for none). Left out, each is read here.
     """
     segments = subscription_segments(
-        subscription=subscription, period_start=period_start, period_end=period_end, cutoff=cutoff,
+        subscription=subscription,
+        period_start=period_start,
+        period_end=period_end,
+        cutoff=cutoff,
         history=history,
     )
     return _bill(
@@ -414,9 +444,11 @@ def bill_line_data(line, currency: str) -> dict:
     data["period_end"] = format_instant(line.period_end)
     if line.tiers is not None:
         data["tiers"] = [
-            {"quantity": plain_decimal(Decimal(_tier_value(t, "quantity"))),
-             "unit_price": fmt_price(_tier_value(t, "unit_price"), currency),
-             "amount": fmt(Decimal(_tier_value(t, "amount")), currency)}
+            {
+                "quantity": plain_decimal(Decimal(_tier_value(t, "quantity"))),
+                "unit_price": fmt_price(_tier_value(t, "unit_price"), currency),
+                "amount": fmt(Decimal(_tier_value(t, "amount")), currency),
+            }
             for t in line.tiers
         ]
     return data

@@ -1,4 +1,5 @@
 """Read a tenant's available credit balance."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -8,6 +8,7 @@ Usage is read once per subscription (hourly rollups for whole hours, raw events 
 partial hours at a segment's edges), so a day costs one price computation per charge, not a query.
 The top tenants then get a real `preview_bill`, whose usage lines are what the table shows.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -256,8 +257,10 @@ def _unique_firsts(tenant_id: str, segment, metric_id: str, field_name: str) -> 
     """Return when each distinct value of a unique_count metric first appeared in the segment."""
     return list(
         UsageEvent.objects.filter(
-            tenant_id=tenant_id, metric_id=metric_id,
-            timestamp__gte=segment.usage_start, timestamp__lt=segment.usage_end,
+            tenant_id=tenant_id,
+            metric_id=metric_id,
+            timestamp__gte=segment.usage_start,
+            timestamp__lt=segment.usage_end,
         )
         .annotate(value=KeyTextTransform(field_name, "properties"))
         .values("value")
@@ -266,7 +269,9 @@ def _unique_firsts(tenant_id: str, segment, metric_id: str, field_name: str) -> 
     )
 
 
-def _periods_overlapping(sub: Subscription, interval: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+def _periods_overlapping(
+    sub: Subscription, interval: str, lo: datetime, hi: datetime
+) -> list[tuple[datetime, datetime]]:
     """Return the subscription's billing periods that overlap [lo, hi), up to its current one."""
     periods = [(sub.current_period_start, sub.current_period_end)]
     if sub.current_period_start <= sub.started_at:
@@ -300,7 +305,9 @@ def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: dat
         segs = subscription_segments(subscription=sub, period_start=ps, period_end=pe, cutoff=now)
         plan_segments.append((ps, pe, segs))
     codes = {c.metric_id for ps, pe, segs in plan_segments for s in segs for c in plans[s.plan_id].charges.all()}
-    windows = [(s.usage_start, s.usage_end) for _, _, segs in plan_segments for s in segs if s.usage_start < s.usage_end]
+    windows = [
+        (s.usage_start, s.usage_end) for _, _, segs in plan_segments for s in segs if s.usage_start < s.usage_end
+    ]
     hourly: list[tuple] = []
     if codes and windows:
         lo, hi = min(w[0] for w in windows), max(w[1] for w in windows)
@@ -329,8 +336,10 @@ def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: dat
             for c in charges:
                 if c.metric.aggregation == "unique_count" and seg.usage_start < seg.usage_end:
                     acc[c.metric_id].firsts = _unique_firsts(sub.tenant_id, seg, c.metric_id, c.metric.field)
-            clipped = [min(max(t, seg.usage_start), seg.usage_end) if seg.usage_start < seg.usage_end else seg.usage_start
-                       for t in points]
+            clipped = [
+                min(max(t, seg.usage_start), seg.usage_end) if seg.usage_start < seg.usage_end else seg.usage_start
+                for t in points
+            ]
             spec_cache = {c.pk: charge_spec(c) for c in charges}
             quantities = {code: a.quantities_at(clipped) for code, a in acc.items()}
             for c in charges:
@@ -356,8 +365,9 @@ def usage_this_month(*, now: datetime, limit: int = MAX_USAGE_SUBSCRIPTIONS) -> 
     live = Subscription.objects.exclude(status=Subscription.Status.CANCELED).filter(started_at__lt=now)
     # A period overlapping this month can start up to a year earlier (yearly plans).
     busy = (
-        UsageHourly.objects.filter(hour__gte=add_months(start, -12), hour__lt=now,
-                                   tenant_id__in=live.values("tenant_id"))
+        UsageHourly.objects.filter(
+            hour__gte=add_months(start, -12), hour__lt=now, tenant_id__in=live.values("tenant_id")
+        )
         .values("tenant_id")
         .annotate(n=Sum("event_count"))
         .order_by("-n", "tenant_id")
@@ -365,9 +375,7 @@ def usage_this_month(*, now: datetime, limit: int = MAX_USAGE_SUBSCRIPTIONS) -> 
     live_with_usage = busy.count()
     tenant_ids = [r["tenant_id"] for r in busy[:limit]]
     subs = list(
-        live.filter(tenant_id__in=tenant_ids)
-        .select_related("tenant", "plan")
-        .prefetch_related("plan_spans", "pauses")
+        live.filter(tenant_id__in=tenant_ids).select_related("tenant", "plan").prefetch_related("plan_spans", "pauses")
     )
     plan_ids = {s.plan_id for s in subs} | {span.plan_id for s in subs for span in s.plan_spans.all()}
     plans = {p.id: p for p in Plan.objects.filter(id__in=plan_ids).prefetch_related("charges__metric")}
@@ -390,7 +398,9 @@ def usage_this_month(*, now: datetime, limit: int = MAX_USAGE_SUBSCRIPTIONS) -> 
     )
 
 
-def top_tenants_by_usage(*, now: datetime, usage: UsageThisMonth | None = None, limit: int = TOP_TENANTS) -> list[TopTenant]:
+def top_tenants_by_usage(
+    *, now: datetime, usage: UsageThisMonth | None = None, limit: int = TOP_TENANTS
+) -> list[TopTenant]:
     """Return the `limit` tenants with the highest usage cost this period, main currency first.
 
     Ranked on the day-by-day pricing of `usage_this_month`; the figures shown come from each

@@ -1,4 +1,5 @@
 """Which discount the next invoice of a subscription gets."""
+
 from __future__ import annotations
 
 from billing.models import Discount

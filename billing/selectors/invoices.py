@@ -4,6 +4,7 @@ A subscription's periods are anchored on `started_at` (contract section 5); an i
 the last one at `ended_at`. `invoiced_through` is the start of the first period not yet invoiced by
 the invoice run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -115,7 +116,9 @@ def subscription_next_period(*, subscription: Subscription, interval: str | None
     if subscription.ended_at is not None and subscription.ended_at <= start:
         return None
     interval = interval or subscription.plan.interval
-    natural_start, natural_end = period_containing(subscription.started_at, interval, max(start, subscription.started_at))
+    natural_start, natural_end = period_containing(
+        subscription.started_at, interval, max(start, subscription.started_at)
+    )
     end = natural_end
     if subscription.ended_at is not None and subscription.ended_at < end:
         end = subscription.ended_at

@@ -1,4 +1,5 @@
 """Read subscriptions: a tenant's live one, its list, one reached by id, and their discount/credits."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -32,9 +33,7 @@ def subscription_list(*, tenant_id: str, status: str | None = None) -> QuerySet[
 
 def subscription_active_discount(*, subscription_id) -> Discount | None:
     """Return the subscription's active discount record (exhausted or not), or None."""
-    return (
-        Discount.objects.select_related("coupon").filter(subscription_id=subscription_id, active=True).first()
-    )
+    return Discount.objects.select_related("coupon").filter(subscription_id=subscription_id, active=True).first()
 
 
 def subscription_credit_balance(*, subscription: Subscription, at: datetime) -> Decimal:

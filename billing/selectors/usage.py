@@ -11,6 +11,7 @@ distinct value, whatever the number of events.
 cost_center) the same way: rollups for whole hours (UsageHourly for time buckets, UsageRollup for
 resources and cost centers), raw events for the partial hours at the edges.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -195,7 +196,7 @@ def usage_grouped(
             cur.execute(
                 f"SELECT metric_id, {key_raw}, SUM(quantity), MAX(quantity), COUNT(*) "
                 f"FROM {UsageEvent._meta.db_table} WHERE tenant_id = %s AND metric_id = ANY(%s) "
-                f"AND \"timestamp\" >= %s AND \"timestamp\" < %s GROUP BY 1, 2",
+                f'AND "timestamp" >= %s AND "timestamp" < %s GROUP BY 1, 2',
                 [tenant_id, codes, lo, hi],
             )
             fold(cur.fetchall())
@@ -208,7 +209,7 @@ def usage_grouped(
             cur.execute(
                 f"SELECT k, COUNT(*) FROM (SELECT DISTINCT {key_raw} AS k, unique_key "
                 f"FROM {UsageEvent._meta.db_table} WHERE tenant_id = %s AND metric_id = %s "
-                f"AND unique_key IS NOT NULL AND \"timestamp\" >= %s AND \"timestamp\" < %s) d GROUP BY 1",
+                f'AND unique_key IS NOT NULL AND "timestamp" >= %s AND "timestamp" < %s) d GROUP BY 1',
                 [tenant_id, m.code, start, end],
             )
             for key, n in cur.fetchall():
@@ -235,8 +236,10 @@ def usage_default_range(*, tenant_id: str, now: datetime) -> tuple[datetime, dat
     from billing.models import Subscription
 
     period = (
-        Subscription.objects.filter(tenant_id=tenant_id).exclude(status="canceled")
-        .values_list("current_period_start", "current_period_end").first()
+        Subscription.objects.filter(tenant_id=tenant_id)
+        .exclude(status="canceled")
+        .values_list("current_period_start", "current_period_end")
+        .first()
     )
     if period:
         return period

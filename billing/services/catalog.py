@@ -1,4 +1,5 @@
 """Load the catalog (metrics, plans, charges) from the contract's JSON/YAML format, idempotently."""
+
 from __future__ import annotations
 
 import json
@@ -80,8 +81,14 @@ def _charge_fields(raw: dict, where: str, errors: list[str]) -> dict | None:
         return None
     n = len(errors)
     free_units = _decimal(raw.get("free_units", "0"), f"{where}.free_units", errors)
-    fields = {"model": model, "free_units": free_units or Decimal(0), "unit_price": None,
-              "package_size": None, "package_price": None, "tiers": []}
+    fields = {
+        "model": model,
+        "free_units": free_units or Decimal(0),
+        "unit_price": None,
+        "package_size": None,
+        "package_price": None,
+        "tiers": [],
+    }
     tiers: list[Tier] = []
     if model == "per_unit":
         fields["unit_price"] = _decimal(raw.get("unit_price"), f"{where}.unit_price", errors)
@@ -105,14 +112,22 @@ def _charge_fields(raw: dict, where: str, errors: list[str]) -> dict | None:
                 flat = _decimal(t.get("flat_fee", "0"), f"{tw}.flat_fee", errors)
                 tiers.append(Tier(up_to=up_to, unit_price=price or Decimal(0), flat_fee=flat or Decimal(0)))
                 fields["tiers"].append(
-                    {"up_to": None if t.get("up_to") is None else str(t.get("up_to")),
-                     "unit_price": str(t.get("unit_price")),
-                     **({"flat_fee": str(t["flat_fee"])} if t.get("flat_fee") is not None else {})}
+                    {
+                        "up_to": None if t.get("up_to") is None else str(t.get("up_to")),
+                        "unit_price": str(t.get("unit_price")),
+                        **({"flat_fee": str(t["flat_fee"])} if t.get("flat_fee") is not None else {}),
+                    }
                 )
     if len(errors) > n:
         return None
-    spec = ChargeSpec(model=model, unit_price=fields["unit_price"], free_units=fields["free_units"],
-                      package_size=fields["package_size"], package_price=fields["package_price"], tiers=tuple(tiers))
+    spec = ChargeSpec(
+        model=model,
+        unit_price=fields["unit_price"],
+        free_units=fields["free_units"],
+        package_size=fields["package_size"],
+        package_price=fields["package_price"],
+        tiers=tuple(tiers),
+    )
     for message in validate_charge(spec):
         errors.append(f"{where}: {message}")
     return fields if len(errors) == n else None
@@ -141,8 +156,15 @@ def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:
         if agg == "unique_count" and not m.get("field"):
             errors.append(f"{where}: a unique_count metric needs 'field'")
         codes.add(code)
-        metrics.append({"code": code, "name": m.get("name") or code, "unit": m.get("unit") or "",
-                        "aggregation": agg, "field": m.get("field") or ""})
+        metrics.append(
+            {
+                "code": code,
+                "name": m.get("name") or code,
+                "unit": m.get("unit") or "",
+                "aggregation": agg,
+                "field": m.get("field") or "",
+            }
+        )
     known_metrics = codes | set(Metric.objects.values_list("code", flat=True))
     plans: list[dict] = []
     plan_ids: set[str] = set()
@@ -182,9 +204,19 @@ def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:
             fields = _charge_fields(c, cw, errors)
             if fields:
                 charges.append({"metric_id": metric, "position": j, **fields})
-        plans.append({"id": pid, "name": p.get("name") or pid, "description": p.get("description") or "",
-                      "currency": currency, "interval": interval, "base_price": base_price,
-                      "trial_days": trial_days, "active": p.get("active", True), "charges": charges})
+        plans.append(
+            {
+                "id": pid,
+                "name": p.get("name") or pid,
+                "description": p.get("description") or "",
+                "currency": currency,
+                "interval": interval,
+                "base_price": base_price,
+                "trial_days": trial_days,
+                "active": p.get("active", True),
+                "charges": charges,
+            }
+        )
     if errors:
         raise CatalogError(errors)
     return metrics, plans

@@ -1,4 +1,5 @@
 """Grant credits; consume them at finalize (oldest-expiring first) and restore them when an invoice is voided."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -73,8 +74,9 @@ def credits_restore(*, invoice: Invoice) -> Decimal:
     return restored
 
 
-def credit_grant_validate(*, subscription: Subscription, amount: Decimal, expires_at: datetime | None,
-                          now: datetime) -> None:
+def credit_grant_validate(
+    *, subscription: Subscription, amount: Decimal, expires_at: datetime | None, now: datetime
+) -> None:
     """Return None when a grant of `amount` expiring at `expires_at` is acceptable at `now`, else raise a 400."""
     money_amount_validate(attr="amount", amount=Decimal(amount), currency=subscription.currency)
     if expires_at is not None and expires_at <= now:

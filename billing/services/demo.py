@@ -16,6 +16,7 @@ Idempotent: tenants, users, coupons and cost centers are created only when missi
 history is replayed only while it has no subscription; quotas and alerts only when the tenant has
 none of that kind. A second run changes nothing.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -24,7 +25,8 @@ import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -87,45 +89,200 @@ class DemoTenant:
 
 
 DEMO_TENANTS: list[DemoTenant] = [
-    DemoTenant("acme", "Acme Corp", "100 Market Street\nSan Francisco, CA 94103\nUSA", "pro", 125, -8,
-               api_peak=4200, users=70, storage_gb=120, storage_growth=0.9, jobs_peak=3.0,
-               resources=("vm-api-1", "vm-api-2", "vm-etl-1"), coupon="WELCOME20",
-               cost_centers={"vm-api-1": "platform", "vm-api-2": "platform", "vm-etl-1": "data"}),
-    DemoTenant("globex", "Globex Corporation", "1 Globex Plaza\nCypress Creek, OR 97401\nUSA", "business", 122, -8,
-               api_peak=16000, users=520, storage_gb=900, storage_growth=4.0, jobs_peak=6.0,
-               resources=("vm-web-1", "vm-web-2", "vm-batch-1"), story="credits",
-               cost_centers={"vm-web-1": "core", "vm-web-2": "core", "vm-batch-1": "analytics"}),
-    DemoTenant("initech", "Initech", "4120 Freidrich Lane\nAustin, TX 78744\nUSA", "starter", 118, -6,
-               api_peak=700, users=12, storage_gb=8, storage_growth=0.05, jobs_peak=0.8, story="overdue",
-               late_coupon="LAUNCH10"),
-    DemoTenant("umbrella", "Umbrella Health", "545 S Raccoon Ave\nChicago, IL 60607\nUSA", "pro", 116, -6,
-               api_peak=5200, users=95, storage_gb=200, storage_growth=1.5, jobs_peak=2.5,
-               resources=("vm-api-1", "vm-api-2"), growth=0.006, story="upgrade"),
-    DemoTenant("hooli", "Hooli", "1401 N Shoreline Blvd\nMountain View, CA 94043\nUSA", "pro", 6, -8,
-               api_peak=1800, users=25, storage_gb=15, storage_growth=0.4, jobs_peak=1.0),
-    DemoTenant("stark", "Stark Industries", "10880 Malibu Point\nMalibu, CA 90265\nUSA", "pro-annual", 110, -8,
-               api_peak=2500, users=40, storage_gb=60, storage_growth=0.3, jobs_peak=0.0),
-    DemoTenant("wayne", "Wayne Enterprises", "1007 Mountain Drive\nGotham, NJ 07001\nUSA", "pro", 100, -5,
-               api_peak=3000, users=55, storage_gb=80, storage_growth=0.6, jobs_peak=2.0,
-               resources=("vm-api-1", "vm-api-2"), coupon="WELCOME20"),
-    DemoTenant("wonka", "Wonka Confectionery", "1 Chocolate Way\nLondon SE1 7PB\nUnited Kingdom", "starter", 114, 0,
-               api_peak=900, users=10, storage_gb=5, storage_growth=0.04, jobs_peak=1.2, story="void"),
-    DemoTenant("tyrell", "Tyrell Corp", "2019 Tyrell Tower\nLos Angeles, CA 90012\nUSA", "starter", 120, -8,
-               api_peak=600, users=8, storage_gb=4, storage_growth=0.02, jobs_peak=0.6, story="cancel"),
-    DemoTenant("cyberdyne", "Cyberdyne Systems", "18144 El Camino Real\nSunnyvale, CA 94087\nUSA", "pro", 112, -8,
-               api_peak=2200, users=30, storage_gb=40, storage_growth=0.3, jobs_peak=1.5, story="pause"),
-    DemoTenant("soylent", "Soylent Foods GmbH", "Friedrichstraße 68\n10117 Berlin\nGermany", "pro-eur", 105, 1,
-               api_peak=2600, users=35, storage_gb=30, storage_growth=0.25, jobs_peak=0.0, tax_rate="0.19"),
-    DemoTenant("aperture", "Aperture Science SARL", "12 Rue de la Paix\n75002 Paris\nFrance", "pro-eur", 95, 1,
-               api_peak=3400, users=45, storage_gb=50, storage_growth=0.4, jobs_peak=0.0, tax_rate="0.2",
-               resources=("vm-api-1", "bucket-media")),
+    DemoTenant(
+        "acme",
+        "Acme Corp",
+        "100 Market Street\nSan Francisco, CA 94103\nUSA",
+        "pro",
+        125,
+        -8,
+        api_peak=4200,
+        users=70,
+        storage_gb=120,
+        storage_growth=0.9,
+        jobs_peak=3.0,
+        resources=("vm-api-1", "vm-api-2", "vm-etl-1"),
+        coupon="WELCOME20",
+        cost_centers={"vm-api-1": "platform", "vm-api-2": "platform", "vm-etl-1": "data"},
+    ),
+    DemoTenant(
+        "globex",
+        "Globex Corporation",
+        "1 Globex Plaza\nCypress Creek, OR 97401\nUSA",
+        "business",
+        122,
+        -8,
+        api_peak=16000,
+        users=520,
+        storage_gb=900,
+        storage_growth=4.0,
+        jobs_peak=6.0,
+        resources=("vm-web-1", "vm-web-2", "vm-batch-1"),
+        story="credits",
+        cost_centers={"vm-web-1": "core", "vm-web-2": "core", "vm-batch-1": "analytics"},
+    ),
+    DemoTenant(
+        "initech",
+        "Initech",
+        "4120 Freidrich Lane\nAustin, TX 78744\nUSA",
+        "starter",
+        118,
+        -6,
+        api_peak=700,
+        users=12,
+        storage_gb=8,
+        storage_growth=0.05,
+        jobs_peak=0.8,
+        story="overdue",
+        late_coupon="LAUNCH10",
+    ),
+    DemoTenant(
+        "umbrella",
+        "Umbrella Health",
+        "545 S Raccoon Ave\nChicago, IL 60607\nUSA",
+        "pro",
+        116,
+        -6,
+        api_peak=5200,
+        users=95,
+        storage_gb=200,
+        storage_growth=1.5,
+        jobs_peak=2.5,
+        resources=("vm-api-1", "vm-api-2"),
+        growth=0.006,
+        story="upgrade",
+    ),
+    DemoTenant(
+        "hooli",
+        "Hooli",
+        "1401 N Shoreline Blvd\nMountain View, CA 94043\nUSA",
+        "pro",
+        6,
+        -8,
+        api_peak=1800,
+        users=25,
+        storage_gb=15,
+        storage_growth=0.4,
+        jobs_peak=1.0,
+    ),
+    DemoTenant(
+        "stark",
+        "Stark Industries",
+        "10880 Malibu Point\nMalibu, CA 90265\nUSA",
+        "pro-annual",
+        110,
+        -8,
+        api_peak=2500,
+        users=40,
+        storage_gb=60,
+        storage_growth=0.3,
+        jobs_peak=0.0,
+    ),
+    DemoTenant(
+        "wayne",
+        "Wayne Enterprises",
+        "1007 Mountain Drive\nGotham, NJ 07001\nUSA",
+        "pro",
+        100,
+        -5,
+        api_peak=3000,
+        users=55,
+        storage_gb=80,
+        storage_growth=0.6,
+        jobs_peak=2.0,
+        resources=("vm-api-1", "vm-api-2"),
+        coupon="WELCOME20",
+    ),
+    DemoTenant(
+        "wonka",
+        "Wonka Confectionery",
+        "1 Chocolate Way\nLondon SE1 7PB\nUnited Kingdom",
+        "starter",
+        114,
+        0,
+        api_peak=900,
+        users=10,
+        storage_gb=5,
+        storage_growth=0.04,
+        jobs_peak=1.2,
+        story="void",
+    ),
+    DemoTenant(
+        "tyrell",
+        "Tyrell Corp",
+        "2019 Tyrell Tower\nLos Angeles, CA 90012\nUSA",
+        "starter",
+        120,
+        -8,
+        api_peak=600,
+        users=8,
+        storage_gb=4,
+        storage_growth=0.02,
+        jobs_peak=0.6,
+        story="cancel",
+    ),
+    DemoTenant(
+        "cyberdyne",
+        "Cyberdyne Systems",
+        "18144 El Camino Real\nSunnyvale, CA 94087\nUSA",
+        "pro",
+        112,
+        -8,
+        api_peak=2200,
+        users=30,
+        storage_gb=40,
+        storage_growth=0.3,
+        jobs_peak=1.5,
+        story="pause",
+    ),
+    DemoTenant(
+        "soylent",
+        "Soylent Foods GmbH",
+        "Friedrichstraße 68\n10117 Berlin\nGermany",
+        "pro-eur",
+        105,
+        1,
+        api_peak=2600,
+        users=35,
+        storage_gb=30,
+        storage_growth=0.25,
+        jobs_peak=0.0,
+        tax_rate="0.19",
+    ),
+    DemoTenant(
+        "aperture",
+        "Aperture Science SARL",
+        "12 Rue de la Paix\n75002 Paris\nFrance",
+        "pro-eur",
+        95,
+        1,
+        api_peak=3400,
+        users=45,
+        storage_gb=50,
+        storage_growth=0.4,
+        jobs_peak=0.0,
+        tax_rate="0.2",
+        resources=("vm-api-1", "bucket-media"),
+    ),
 ]
 
 COUPONS = [
-    {"code": "WELCOME20", "name": "Welcome: 20 % off the first three months", "percent_off": Decimal("20"),
-     "duration": "repeating", "duration_in_periods": 3, "max_redemptions": 100},
-    {"code": "LAUNCH10", "name": "Launch week: 10 USD off one invoice", "amount_off": Decimal("10.00"),
-     "currency": "USD", "duration": "once", "max_redemptions": 50},
+    {
+        "code": "WELCOME20",
+        "name": "Welcome: 20 % off the first three months",
+        "percent_off": Decimal("20"),
+        "duration": "repeating",
+        "duration_in_periods": 3,
+        "max_redemptions": 100,
+    },
+    {
+        "code": "LAUNCH10",
+        "name": "Launch week: 10 USD off one invoice",
+        "amount_off": Decimal("10.00"),
+        "currency": "USD",
+        "duration": "once",
+        "max_redemptions": 50,
+    },
 ]
 COST_CENTER_DETAILS = {
     "platform": ("Platform engineering", Decimal("900.00"), "platform-lead"),
@@ -136,6 +293,7 @@ COST_CENTER_DETAILS = {
 
 
 # --- the clock --------------------------------------------------------------------------------
+
 
 @contextmanager
 def _clock(at: datetime):
@@ -149,6 +307,7 @@ def _clock(at: datetime):
 
 
 # --- usage ------------------------------------------------------------------------------------
+
 
 def _day_shape(local_hour: int) -> float:
     """Return the share of peak traffic at a local hour: low at night, a business-hours hump."""
@@ -186,28 +345,48 @@ def hour_events(spec: DemoTenant, started_at: datetime, hour: datetime) -> list[
     total_weight = sum(weights)
     calls = spec.api_peak * level * rng.lognormvariate(0, 0.12)
     for i, resource in enumerate(spec.resources):
-        event = {"event_id": f"demo-{spec.id}-api-{stamp}-{i}", "metric": "api_calls",
-                 "quantity": int(calls * weights[i] / total_weight), "timestamp": at(rng.randrange(3600)),
-                 "resource_id": resource}
+        event = {
+            "event_id": f"demo-{spec.id}-api-{stamp}-{i}",
+            "metric": "api_calls",
+            "quantity": int(calls * weights[i] / total_weight),
+            "timestamp": at(rng.randrange(3600)),
+            "resource_id": resource,
+        }
         if resource in spec.cost_centers:
             event["cost_center"] = spec.cost_centers[resource]
         events.append(event)
     pool = max(1, int(spec.users * (1 + spec.growth) ** days))
     for k in range(_poisson(rng, min(10.0, 1 + pool / 40) * level)):
         user = int(pool * rng.random() ** 1.6)  # a few heavy users, a long tail
-        events.append({"event_id": f"demo-{spec.id}-users-{stamp}-{k}", "metric": "active_users",
-                       "timestamp": at(rng.randrange(3600)), "properties": {"user_id": f"u{user:04d}"}})
+        events.append(
+            {
+                "event_id": f"demo-{spec.id}-users-{stamp}-{k}",
+                "metric": "active_users",
+                "timestamp": at(rng.randrange(3600)),
+                "properties": {"user_id": f"u{user:04d}"},
+            }
+        )
     for k in range(_poisson(rng, spec.jobs_peak * level)):
         resource = spec.resources[-1]
-        event = {"event_id": f"demo-{spec.id}-jobs-{stamp}-{k}", "metric": "jobs",
-                 "timestamp": at(rng.randrange(3600)), "resource_id": resource}
+        event = {
+            "event_id": f"demo-{spec.id}-jobs-{stamp}-{k}",
+            "metric": "jobs",
+            "timestamp": at(rng.randrange(3600)),
+            "resource_id": resource,
+        }
         if resource in spec.cost_centers:
             event["cost_center"] = spec.cost_centers[resource]
         events.append(event)
     if hour.hour % 6 == 0:
         gb = spec.storage_gb + spec.storage_growth * days + rng.uniform(-0.3, 0.3) * spec.storage_growth
-        events.append({"event_id": f"demo-{spec.id}-storage-{stamp}", "metric": "storage_gb",
-                       "quantity": f"{max(gb, 0.1):.2f}", "timestamp": at(rng.randrange(600))})
+        events.append(
+            {
+                "event_id": f"demo-{spec.id}-storage-{stamp}",
+                "metric": "storage_gb",
+                "quantity": f"{max(gb, 0.1):.2f}",
+                "timestamp": at(rng.randrange(600)),
+            }
+        )
     return events
 
 
@@ -236,10 +415,11 @@ class _Feed:
 
     def _send(self, events: list[dict], now: datetime) -> None:
         for i in range(0, len(events), MAX_BATCH):
-            self.events += usage_ingest(tenant_id=self.spec.id, events=events[i:i + MAX_BATCH], now=now).accepted
+            self.events += usage_ingest(tenant_id=self.spec.id, events=events[i : i + MAX_BATCH], now=now).accepted
 
 
 # --- the replay -------------------------------------------------------------------------------
+
 
 @dataclass
 class _Replay:
@@ -322,8 +502,9 @@ def _invoice_run(r: _Replay, when: datetime, spec: DemoTenant, n: int) -> None:
 def _pay(r: _Replay, when: datetime, invoice_id) -> None:
     invoice = Invoice.objects.get(pk=invoice_id)
     if invoice.status == Invoice.Status.OPEN:
-        invoice_transition(invoice=invoice, to=Invoice.Status.PAID, error=InvoiceNotOpen,
-                           amount_paid=invoice.amount_due, paid_at=when)
+        invoice_transition(
+            invoice=invoice, to=Invoice.Status.PAID, error=InvoiceNotOpen, amount_paid=invoice.amount_due, paid_at=when
+        )
         r.counts["paid"] += 1
 
 
@@ -331,11 +512,16 @@ def _void_and_reissue(r: _Replay, when: datetime, spec: DemoTenant, invoice_id) 
     """The customer disputed the invoice: void it, grant a goodwill credit, issue it again."""
     invoice = invoice_void(invoice=Invoice.objects.get(pk=invoice_id))
     r.counts["void"] += 1
-    credit_grant_create(subscription=r.subs[spec.id], amount=Decimal("30.00"),
-                        reason="Goodwill credit after a billing dispute", expires_at=when + timedelta(days=90))
+    credit_grant_create(
+        subscription=r.subs[spec.id],
+        amount=Decimal("30.00"),
+        reason="Goodwill credit after a billing dispute",
+        expires_at=when + timedelta(days=90),
+    )
     r.counts["credits"] += 1
-    again = invoice_finalize(invoice=invoice_generate(tenant_id=spec.id, period_start=invoice.period_start,
-                                                      period_end=invoice.period_end))
+    again = invoice_finalize(
+        invoice=invoice_generate(tenant_id=spec.id, period_start=invoice.period_start, period_end=invoice.period_end)
+    )
     r.counts["invoices"] += 1
     if again.status == Invoice.Status.OPEN:
         r.at(when + timedelta(days=4), _pay, again.pk)
@@ -366,14 +552,19 @@ def _redeem(r: _Replay, when: datetime, spec: DemoTenant, code: str) -> None:
 
 # --- sections ---------------------------------------------------------------------------------
 
+
 def _seed_tenants() -> int:
     """Return how many demo tenants were created (existing ones are left as they are)."""
     created = 0
     for spec in DEMO_TENANTS:
         _, was_created = Tenant.objects.get_or_create(
             id=spec.id,
-            defaults={"name": spec.name, "email": spec.email, "address": spec.address,
-                      "tax_rate": Decimal(spec.tax_rate)},
+            defaults={
+                "name": spec.name,
+                "email": spec.email,
+                "address": spec.address,
+                "tax_rate": Decimal(spec.tax_rate),
+            },
         )
         created += was_created
     return created
@@ -417,17 +608,24 @@ def _seed_cost_centers(at: datetime) -> int:
                 if code in existing:
                     continue
                 name, budget, owner = COST_CENTER_DETAILS[code]
-                cost_center_create(tenant_id=spec.id, code=code, name=name, budget=budget, currency="USD",
-                                   owner_email=f"{owner}@{spec.id}.example",
-                                   description=f"Monthly budget {budget} USD")
+                cost_center_create(
+                    tenant_id=spec.id,
+                    code=code,
+                    name=name,
+                    budget=budget,
+                    currency="USD",
+                    owner_email=f"{owner}@{spec.id}.example",
+                    description=f"Monthly budget {budget} USD",
+                )
                 created += 1
     return created
 
 
 def _seed_history(now: datetime) -> _Replay | None:
     """Return the replay of every demo tenant without a subscription yet (None when there is none)."""
-    have = set(Subscription.objects.filter(tenant_id__in=[s.id for s in DEMO_TENANTS])
-               .values_list("tenant_id", flat=True))
+    have = set(
+        Subscription.objects.filter(tenant_id__in=[s.id for s in DEMO_TENANTS]).values_list("tenant_id", flat=True)
+    )
     todo = [s for s in DEMO_TENANTS if s.id not in have]
     if not todo:
         return None
@@ -456,8 +654,13 @@ def _seed_quotas() -> int:
     for tenant_id, metric, limit, period, enforcement in wanted:
         if Quota.objects.filter(tenant_id=tenant_id, metric_id=metric, enforcement=enforcement).exists():
             continue
-        quota_create(tenant_id=tenant_id, metric=Metric.objects.get(pk=metric), limit=limit, period=period,
-                     enforcement=enforcement)
+        quota_create(
+            tenant_id=tenant_id,
+            metric=Metric.objects.get(pk=metric),
+            limit=limit,
+            period=period,
+            enforcement=enforcement,
+        )
         created += 1
     return created
 
@@ -511,14 +714,25 @@ def demo_seed(*, progress=None, now: datetime | None = None) -> dict:
         done("history: already there (every demo tenant has a subscription)")
     else:
         # A goodwill credit granted today, so a balance shows on acme's subscription and preview.
-        credit_grant_create(subscription=replay.subs["acme"], amount=Decimal("25.00"),
-                            reason="Service credit: API latency incident", expires_at=now + timedelta(days=60))
+        credit_grant_create(
+            subscription=replay.subs["acme"],
+            amount=Decimal("25.00"),
+            reason="Service credit: API latency incident",
+            expires_at=now + timedelta(days=60),
+        )
         replay.counts["credits"] += 1
         events = sum(f.events for f in replay.feeds.values())
         c = replay.counts
-        done(f"history of {len(replay.subs)} tenants: {events} usage events, {c['invoices']} invoices "
-             f"({c['paid']} paid, {c['void']} void), {c['credits']} credit grants")
+        done(
+            f"history of {len(replay.subs)} tenants: {events} usage events, {c['invoices']} invoices "
+            f"({c['paid']} paid, {c['void']} void), {c['credits']} credit grants"
+        )
     done(f"quotas: {_seed_quotas()} new")
     done(f"alerts: {_seed_alerts()} new")
-    return {"admin_user": ADMIN_USER, "admin_password": ADMIN_PASSWORD, "tenant_user": TENANT_USER,
-            "tenant_password": TENANT_PASSWORD, "tenant_id": TENANT_USER_TENANT}
+    return {
+        "admin_user": ADMIN_USER,
+        "admin_password": ADMIN_PASSWORD,
+        "tenant_user": TENANT_USER,
+        "tenant_password": TENANT_PASSWORD,
+        "tenant_id": TENANT_USER_TENANT,
+    }

@@ -1,5 +1,6 @@
 """Discounts: apply one to a subscription (replacing the old one); count the finalized invoices it
 applied to and end it when used up."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -70,8 +71,9 @@ def discount_terms_validate(
         if not percent_off.is_finite() or not Decimal(0) < percent_off <= Decimal(100):
             raise invalid("percent_off", "percent_off must be greater than 0 and at most 100.", "out_of_range")
         if percent_off != percent_off.quantize(PERCENT_EXPONENT):
-            raise invalid("percent_off", f"percent_off takes at most {PERCENT_PLACES} decimal places.",
-                          "max_decimal_places")
+            raise invalid(
+                "percent_off", f"percent_off takes at most {PERCENT_PLACES} decimal places.", "max_decimal_places"
+            )
     else:
         amount_off = Decimal(amount_off)
         if not is_valid_currency(currency):
@@ -91,8 +93,9 @@ def money_amount_validate(*, attr: str, amount: Decimal, currency: str) -> None:
     if not amount.is_finite() or amount <= 0:
         raise invalid(attr, f"{attr} must be greater than 0.", "out_of_range")
     if quantize(amount, currency) != amount:
-        raise invalid(attr, f"{attr} takes at most {minor_unit(currency)} decimal places in {currency}.",
-                      "max_decimal_places")
+        raise invalid(
+            attr, f"{attr} takes at most {minor_unit(currency)} decimal places in {currency}.", "max_decimal_places"
+        )
     if amount >= MAX_AMOUNT:
         raise invalid(attr, f"{attr} is too large.", "max_value")
 
@@ -118,10 +121,18 @@ def discount_apply(
     if amount_off is not None:
         currency = coupon.currency if coupon is not None and coupon.amount_off is not None else subscription.currency
         if currency != subscription.currency:
-            raise invalid("amount_off", f"The discount is in {currency}; the subscription bills in "
-                          f"{subscription.currency}.", "currency_mismatch")
-    discount_terms_validate(percent_off=percent_off, amount_off=amount_off, currency=currency,
-                            duration=duration, duration_in_periods=duration_in_periods)
+            raise invalid(
+                "amount_off",
+                f"The discount is in {currency}; the subscription bills in {subscription.currency}.",
+                "currency_mismatch",
+            )
+    discount_terms_validate(
+        percent_off=percent_off,
+        amount_off=amount_off,
+        currency=currency,
+        duration=duration,
+        duration_in_periods=duration_in_periods,
+    )
     locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if locked.status == Subscription.Status.CANCELED:
         raise SubscriptionCanceled("The subscription is canceled; it cannot take a discount.")

@@ -10,6 +10,7 @@ reads the plan/pause history and whether credits or a discount exist, the draft 
 ON CONFLICT instead of a savepoint, the roll reuses the locked row, and nothing on that path
 opens a savepoint (an error rolls the whole period back, which is what the run wants).
 """
+
 from __future__ import annotations
 
 import logging
@@ -82,6 +83,7 @@ class NothingToInvoice(Conflict):
 
 # --- building blocks ---------------------------------------------------------------------------
 
+
 def _label(invoice: Invoice) -> str:
     """Return how an invoice is named in messages: its number, else its id."""
     return invoice.number or str(invoice.id)
@@ -114,9 +116,7 @@ def _tiers_json(line: BillLine) -> list[dict] | None:
     """Return the line's tier breakdown as JSON strings (None when the charge is not tiered)."""
     if line.tiers is None:
         return None
-    return [
-        {"quantity": str(t.quantity), "unit_price": str(t.unit_price), "amount": str(t.amount)} for t in line.tiers
-    ]
+    return [{"quantity": str(t.quantity), "unit_price": str(t.unit_price), "amount": str(t.amount)} for t in line.tiers]
 
 
 def _line_rows(invoice: Invoice, lines: list[BillLine]) -> list[InvoiceLine]:
@@ -265,12 +265,19 @@ def _finalize_locked(
     if subscription is None:
         # An invoice without a subscription keeps its lines; only the credits are worked out.
         totals = compute_totals(
-            line_amounts=list(invoice.lines.values_list("amount", flat=True)), currency=invoice.currency,
-            discount=None, tax_rate=invoice.tax_rate, credits_available=available,
+            line_amounts=list(invoice.lines.values_list("amount", flat=True)),
+            currency=invoice.currency,
+            discount=None,
+            tax_rate=invoice.tax_rate,
+            credits_available=available,
         )
         fields = {
-            "subtotal": totals.subtotal, "discount": totals.discount, "tax": totals.tax, "total": totals.total,
-            "credits_applied": totals.credits_applied, "amount_due": totals.amount_due,
+            "subtotal": totals.subtotal,
+            "discount": totals.discount,
+            "tax": totals.tax,
+            "total": totals.total,
+            "credits_applied": totals.credits_applied,
+            "amount_due": totals.amount_due,
         }
         discount = None
     else:
@@ -315,6 +322,7 @@ def _period_as_stored(subscription: Subscription, invoice: Invoice) -> BillingPe
 
 
 # --- the finance API ---------------------------------------------------------------------------
+
 
 @transaction.atomic
 def invoice_generate_for_period(*, subscription: Subscription, period_start: datetime, period_end: datetime) -> Invoice:
@@ -441,7 +449,12 @@ def invoice_render_pdf(*, invoice_id) -> Invoice:
     """Return the invoice with its PDF rendered and stored (finalized ones; drafts render on demand)."""
     from billing.pdf.render import render_invoice_pdf
 
-    invoice = Invoice.objects.select_related("tenant", "discount_applied").prefetch_related("lines").filter(pk=invoice_id).first()
+    invoice = (
+        Invoice.objects.select_related("tenant", "discount_applied")
+        .prefetch_related("lines")
+        .filter(pk=invoice_id)
+        .first()
+    )
     if invoice is None:
         raise NotFound("Invoice not found.")
     pdf = render_invoice_pdf(invoice)
@@ -468,6 +481,7 @@ def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
 
 # --- the invoice run ---------------------------------------------------------------------------
 
+
 @dataclass
 class RunSummary:
     """What an invoice run did (sync) or queued (async)."""
@@ -483,8 +497,13 @@ class RunSummary:
 
     def as_dict(self) -> dict:
         return {
-            "at": format_instant(self.at), "subscriptions": self.subscriptions, "drafts": self.drafts,
-            "generated": self.generated, "finalized": self.finalized, "failed": self.failed, "tasks": self.tasks,
+            "at": format_instant(self.at),
+            "subscriptions": self.subscriptions,
+            "drafts": self.drafts,
+            "generated": self.generated,
+            "finalized": self.finalized,
+            "failed": self.failed,
+            "tasks": self.tasks,
             "errors": self.errors[:20],
         }
 
@@ -529,11 +548,13 @@ def _run_extras() -> dict:
         "run_has_credits": RawSQL(
             f'EXISTS(SELECT 1 FROM {grants} g WHERE g."tenant_id" = {outer}."tenant_id" '
             f'AND g."currency" = {outer}."currency" AND g."remaining" > 0)',
-            (), output_field=BooleanField(),
+            (),
+            output_field=BooleanField(),
         ),
         "run_has_discount": RawSQL(
             f'EXISTS(SELECT 1 FROM {discounts} d WHERE d."subscription_id" = {outer}."id" AND d."active")',
-            (), output_field=BooleanField(),
+            (),
+            output_field=BooleanField(),
         ),
     }
 
@@ -589,8 +610,12 @@ def _invoice_next_period(
         grants = list(credit_grants_usable(tenant_id=sub.tenant_id, currency=sub.currency, at=now).select_for_update())
     discount = discount_for_next_invoice(subscription_id=sub.pk) if sub.run_has_discount else None
     bill = _bill(
-        subscription=sub, period=period, credits_available=sum((g.remaining for g in grants), Decimal(0)),
-        plans=plans, history=_run_history(sub), discount=discount,
+        subscription=sub,
+        period=period,
+        credits_available=sum((g.remaining for g in grants), Decimal(0)),
+        plans=plans,
+        history=_run_history(sub),
+        discount=discount,
     )
     # The unique index decides whether the period already has an invoice (one query fewer than
     # asking first; a re-run or a finance-generated draft gets None here).
@@ -763,13 +788,27 @@ def _merge(total: RunSummary, part: RunSummary) -> None:
 
 # --- immutability guards -----------------------------------------------------------------------
 
+
 class InvoiceImmutable(Conflict):
     default_code = "invoice_immutable"
     default_detail = "Lines and totals of a finalized invoice cannot change."
 
 
-IMMUTABLE_FIELDS = ("subtotal", "discount", "tax", "total", "credits_applied", "amount_due", "currency",
-                    "period_start", "period_end", "tax_rate", "number", "tenant_id", "subscription_id")
+IMMUTABLE_FIELDS = (
+    "subtotal",
+    "discount",
+    "tax",
+    "total",
+    "credits_applied",
+    "amount_due",
+    "currency",
+    "period_start",
+    "period_end",
+    "tax_rate",
+    "number",
+    "tenant_id",
+    "subscription_id",
+)
 
 
 @receiver(pre_save, sender=InvoiceLine, dispatch_uid="billing.invoices.line_immutable_save")
@@ -786,8 +825,11 @@ def _guard_totals(sender, instance: Invoice, **kwargs) -> None:
     if instance._state.adding or kwargs.get("raw"):
         return
     update_fields = kwargs.get("update_fields")
-    fields = [f for f in IMMUTABLE_FIELDS if update_fields is None or f.removesuffix("_id") in update_fields
-              or f in update_fields]
+    fields = [
+        f
+        for f in IMMUTABLE_FIELDS
+        if update_fields is None or f.removesuffix("_id") in update_fields or f in update_fields
+    ]
     if not fields:
         return
     stored = Invoice.objects.filter(pk=instance.pk).values("status", *fields).first()

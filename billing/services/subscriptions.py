@@ -6,6 +6,7 @@ applies whatever fell due (`subscription_roll_period`), so it acts on the curren
 and pause history (`SubscriptionPlanSpan`, `SubscriptionPause`) is what later cuts periods into
 segments for billing (`billing.selectors.calculation`).
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -67,9 +68,7 @@ def _is_live_violation(exc: IntegrityError) -> bool:
 
 def _locked(subscription_id) -> Subscription:
     """Return the subscription re-read under a row lock (its own row only, not the joined plan)."""
-    return Subscription.objects.select_for_update(of=("self",)).select_related("plan", "tenant").get(
-        pk=subscription_id
-    )
+    return Subscription.objects.select_for_update(of=("self",)).select_related("plan", "tenant").get(pk=subscription_id)
 
 
 def _close_open_history(subscription: Subscription, at: datetime, *, spans: bool, pauses: bool) -> None:
@@ -87,8 +86,13 @@ def _save(subscription: Subscription, *fields: str) -> None:
 
 @transaction.atomic
 def subscription_create(
-    *, tenant_id: str, plan_id: str, start_date: datetime | None = None, trial_days: int | None = None,
-    coupon_code: str | None = None, actor=None,
+    *,
+    tenant_id: str,
+    plan_id: str,
+    start_date: datetime | None = None,
+    trial_days: int | None = None,
+    coupon_code: str | None = None,
+    actor=None,
 ) -> Subscription:
     """Return a new subscription of `tenant_id` to `plan_id`, creating the billing account on first use.
 
@@ -313,11 +317,17 @@ def subscription_change_plan(*, subscription: Subscription, plan_id: str, effect
         raise SubscriptionCanceled("A canceled subscription cannot change plan; reactivate it first.")
     current = subscription.plan
     if plan.currency != current.currency:
-        raise invalid("plan_id", f"Plan '{plan.id}' is in {plan.currency}, the subscription in {current.currency}.",
-                      "currency_mismatch")
+        raise invalid(
+            "plan_id",
+            f"Plan '{plan.id}' is in {plan.currency}, the subscription in {current.currency}.",
+            "currency_mismatch",
+        )
     if plan.interval != current.interval:
-        raise invalid("plan_id", f"Plan '{plan.id}' bills every {plan.interval}, the subscription every "
-                      f"{current.interval}.", "interval_mismatch")
+        raise invalid(
+            "plan_id",
+            f"Plan '{plan.id}' bills every {plan.interval}, the subscription every {current.interval}.",
+            "interval_mismatch",
+        )
     if effective == "period_end":
         if plan.id == current.id and subscription.scheduled_plan_id is None:
             raise invalid("plan_id", f"The subscription is already on '{plan.id}'.", "same_plan")
@@ -435,4 +445,3 @@ def subscription_resume(*, subscription: Subscription) -> Subscription:
         raise SubscriptionNotPaused(f"The subscription is {subscription.status}, not paused.")
     _resume(subscription, now)
     return subscription
-

@@ -3,6 +3,7 @@
 `UPDATE … WHERE id = %s AND status = <old>`: 0 rows means someone else changed it first, which is
 a clear 409, never a silent double effect.
 """
+
 from __future__ import annotations
 
 from django.db import transaction

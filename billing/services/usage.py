@@ -12,12 +12,14 @@ Rollup rows are upserted in key order so two concurrent batches lock them in the
 deadlock or serialization failure still retries the whole transaction, which is safe because it is
 all-or-nothing.
 """
+
 from __future__ import annotations
 
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal, InvalidOperation
 
 import orjson
@@ -239,8 +241,9 @@ def _clean_events(ctx: _Context, events: list, now: datetime, errors: _Errors, i
             errors.add(p + "cost_center", "A cost_center is a cost-center code (string).", "invalid")
             ok = False
         elif cost_center and (len(cost_center) > MAX_COST_CENTER_LENGTH or cost_center not in ctx.cost_centers()):
-            errors.add(p + "cost_center", f"Unknown cost center '{cost_center[:64]}' for this tenant.",
-                       "unknown_cost_center")
+            errors.add(
+                p + "cost_center", f"Unknown cost center '{cost_center[:64]}' for this tenant.", "unknown_cost_center"
+            )
             ok = False
         props = ev.get("properties")
         if props is None:
@@ -251,8 +254,9 @@ def _clean_events(ctx: _Context, events: list, now: datetime, errors: _Errors, i
         else:
             props_json = orjson.dumps(props).decode()
             if len(props_json.encode()) > MAX_PROPERTIES_BYTES:
-                errors.add(p + "properties", f"Properties are at most {MAX_PROPERTIES_BYTES} bytes serialized.",
-                           "too_large")
+                errors.add(
+                    p + "properties", f"Properties are at most {MAX_PROPERTIES_BYTES} bytes serialized.", "too_large"
+                )
                 ok = False
             elif "\x00" in props_json or "\\u0000" in props_json:
                 errors.add(p + "properties", "Properties may not contain NUL characters.", "invalid")
@@ -273,7 +277,10 @@ _STAGE = "usage_ingest_stage"
 def _ingest_sql(source: str, returning_events: bool) -> str:
     """Return the one statement that stores new events from `source` and folds them into the rollups."""
     ev, roll, hourly, metric = (
-        UsageEvent._meta.db_table, UsageRollup._meta.db_table, UsageHourly._meta.db_table, Metric._meta.db_table,
+        UsageEvent._meta.db_table,
+        UsageRollup._meta.db_table,
+        UsageHourly._meta.db_table,
+        Metric._meta.db_table,
     )
     tail = 'SELECT metric_id, "timestamp" FROM ins' if returning_events else "SELECT count(*) FROM ins"
     return f"""
@@ -332,8 +339,15 @@ def _write(cur, tenant_id: str, rows: list[tuple], now: datetime, returning_even
         cur.execute(_ingest_sql(f"{_STAGE} s", returning_events), params)
     else:
         event_id, metric, quantity, ts, resource_id, cost_center, props = rows[0]
-        params.update(event_id=event_id, metric_id=metric, quantity=quantity, ts=ts, resource_id=resource_id,
-                      cost_center=cost_center, properties=props)
+        params.update(
+            event_id=event_id,
+            metric_id=metric,
+            quantity=quantity,
+            ts=ts,
+            resource_id=resource_id,
+            cost_center=cost_center,
+            properties=props,
+        )
         cur.execute(_ingest_sql(_SINGLE_SOURCE, returning_events), params)
     return cur.fetchall() if returning_events else cur.fetchone()[0]
 
@@ -367,12 +381,24 @@ def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool,
                 seen.add(row[0])
                 unique_rows.append(row)
         try:
-            inserted = _write(cur, tenant_id, unique_rows, now, ctx.has_hard_quota, use_copy=not (len(events) == 1 and not index_attrs))
+            inserted = _write(
+                cur,
+                tenant_id,
+                unique_rows,
+                now,
+                ctx.has_hard_quota,
+                use_copy=not (len(events) == 1 and not index_attrs),
+            )
         except psycopg.errors.NumericValueOutOfRange:
-            raise exceptions.ValidationError({
-                (prefix.rstrip(".") or "quantity"): [exceptions.ErrorDetail(
-                    "These quantities would overflow the hourly totals.", code="quantity_overflow")]
-            }) from None
+            raise exceptions.ValidationError(
+                {
+                    (prefix.rstrip(".") or "quantity"): [
+                        exceptions.ErrorDetail(
+                            "These quantities would overflow the hourly totals.", code="quantity_overflow"
+                        )
+                    ]
+                }
+            ) from None
     if ctx.has_hard_quota:
         from quotas.services.enforce import quotas_enforce_hard
 
@@ -403,8 +429,9 @@ def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, b
     """
     validate_tenant_id(tenant_id)
     if batch and not 1 <= len(events) <= MAX_BATCH:
-        raise exceptions.ValidationError({"events": [exceptions.ErrorDetail(
-            f"A batch holds 1 to {MAX_BATCH} events.", code="invalid_batch_size")]})
+        raise exceptions.ValidationError(
+            {"events": [exceptions.ErrorDetail(f"A batch holds 1 to {MAX_BATCH} events.", code="invalid_batch_size")]}
+        )
     now = now or timezone.now()
     prefix = "events." if batch else ""
     for attempt in range(MAX_ATTEMPTS):
@@ -414,7 +441,7 @@ def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, b
         except (psycopg.Error, DatabaseError) as exc:
             if attempt == MAX_ATTEMPTS - 1 or not _is_retryable(exc):
                 raise
-            time.sleep(0.005 * (2 ** attempt))
+            time.sleep(0.005 * (2**attempt))
     raise AssertionError("unreachable")
 
 

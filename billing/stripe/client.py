@@ -10,6 +10,7 @@ secret key is set. Never a 500.
 
 Objects returned are stripe-python objects (attributes, `.to_dict()`; they are not dicts).
 """
+
 from __future__ import annotations
 
 import functools

@@ -4,6 +4,7 @@ Every call to Stripe goes through `billing.stripe.client` (imported as `gateway`
 a function). Locks are taken tenant first, then invoice, everywhere in this package.
 Amounts go to Stripe in minor units and currencies in lowercase, as Stripe expects.
 """
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -127,14 +128,16 @@ def checkout_session_for(
     _ensure_payable(invoice)
     amount = to_minor_units(invoice.amount_due, invoice.currency)
     metadata = _invoice_metadata(invoice)
-    params["line_items"] = [{
-        "quantity": 1,
-        "price_data": {
-            "currency": invoice.currency.lower(),
-            "unit_amount": amount,
-            "product_data": {"name": f"Invoice {invoice.number or invoice.id}"},
-        },
-    }]
+    params["line_items"] = [
+        {
+            "quantity": 1,
+            "price_data": {
+                "currency": invoice.currency.lower(),
+                "unit_amount": amount,
+                "product_data": {"name": f"Invoice {invoice.number or invoice.id}"},
+            },
+        }
+    ]
     params["metadata"] = metadata
     # The PaymentIntent Checkout creates carries the same metadata, so its own events find the invoice.
     params["payment_intent_data"] = {"metadata": metadata}

@@ -9,6 +9,7 @@ unknown invoice, invoice already paid by another payment…) keeps `processed` F
 in `error` (and on the invoice's `payment_note`); finance can reprocess it from the admin, which is
 safe for the same reasons.
 """
+
 from __future__ import annotations
 
 import json
@@ -164,8 +165,13 @@ def _invoice_for(obj: dict, *, payment_intent_id: str | None) -> Invoice | None:
 
 
 def _apply_payment(
-    invoice: Invoice, *, currency: str, minor_amount: int, paid_at: datetime,
-    payment_intent_id: str | None, checkout_session_id: str | None = None,
+    invoice: Invoice,
+    *,
+    currency: str,
+    minor_amount: int,
+    paid_at: datetime,
+    payment_intent_id: str | None,
+    checkout_session_id: str | None = None,
 ) -> None:
     """Mark `invoice` paid with the amount Stripe received, or raise PaymentNotApplied."""
     label = invoice.number or str(invoice.id)
@@ -173,23 +179,27 @@ def _apply_payment(
     currency = str(currency).upper()
     received = (
         f"{fmt(from_minor_units(int(minor_amount), currency), currency)} {currency}"
-        if currency == invoice.currency else f"{int(minor_amount)} minor units of {currency}"
+        if currency == invoice.currency
+        else f"{int(minor_amount)} minor units of {currency}"
     )
     if invoice.status == Invoice.Status.PAID:
         if payment_intent_id and invoice.stripe_payment_intent_id == payment_intent_id:
             return  # the same payment, seen through its other event
         raise PaymentNotApplied(
             f"Invoice {label} is already paid; Stripe payment {ref} of {received} is a second payment "
-            "and needs a refund.", invoice.pk,
+            "and needs a refund.",
+            invoice.pk,
         )
     if invoice.status not in PAYABLE_STATUSES:
-        raise PaymentNotApplied(f"Invoice {label} is {invoice.status}; Stripe payment {ref} of {received} "
-                                "was not applied.", invoice.pk)
+        raise PaymentNotApplied(
+            f"Invoice {label} is {invoice.status}; Stripe payment {ref} of {received} was not applied.", invoice.pk
+        )
     due = f"{fmt(invoice.amount_due, invoice.currency)} {invoice.currency}"
     if currency != invoice.currency or from_minor_units(int(minor_amount), currency) != invoice.amount_due:
         raise PaymentNotApplied(
             f"Amount mismatch: Stripe payment {ref} received {received} but invoice {label} has {due} due; "
-            "not applied.", invoice.pk,
+            "not applied.",
+            invoice.pk,
         )
     fields = {"amount_paid": invoice.amount_due, "paid_at": paid_at}
     if payment_intent_id:
@@ -210,8 +220,13 @@ def _on_payment_intent_succeeded(payload: dict) -> None:
     received = intent.get("amount_received")
     if received is None:  # pre-2025 object shapes (the emulator) have only `amount`
         received = intent["amount"]
-    _apply_payment(invoice, currency=intent["currency"], minor_amount=received, paid_at=_event_time(payload),
-                   payment_intent_id=intent["id"])
+    _apply_payment(
+        invoice,
+        currency=intent["currency"],
+        minor_amount=received,
+        paid_at=_event_time(payload),
+        payment_intent_id=intent["id"],
+    )
 
 
 def _on_checkout_session_paid(payload: dict) -> None:
@@ -224,8 +239,14 @@ def _on_checkout_session_paid(payload: dict) -> None:
     invoice = _invoice_for(session, payment_intent_id=intent_id)
     if invoice is None:
         return
-    _apply_payment(invoice, currency=session["currency"], minor_amount=session["amount_total"],
-                   paid_at=_event_time(payload), payment_intent_id=intent_id, checkout_session_id=session["id"])
+    _apply_payment(
+        invoice,
+        currency=session["currency"],
+        minor_amount=session["amount_total"],
+        paid_at=_event_time(payload),
+        payment_intent_id=intent_id,
+        checkout_session_id=session["id"],
+    )
 
 
 def _on_payment_intent_failed(payload: dict) -> None:

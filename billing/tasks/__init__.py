@@ -2,6 +2,7 @@
 
 Each area keeps its tasks in its own module; they are imported here so autodiscovery finds them.
 """
+
 import importlib
 
 for _name in ("usage", "subscriptions", "invoices", "stripe", "maintenance"):

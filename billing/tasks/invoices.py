@@ -3,6 +3,7 @@ immediate cancel, and PDF rendering after finalize. Thin: each calls the service
 
 The receivers below connect the invoices area to domain signals sent (on commit) by other areas.
 """
+
 from __future__ import annotations
 
 from celery import shared_task

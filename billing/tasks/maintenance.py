@@ -1,4 +1,5 @@
 """Housekeeping tasks."""
+
 from datetime import timedelta
 
 from celery import shared_task

@@ -1,4 +1,5 @@
 """Subscription tasks: resume paused subscriptions whose `resume_at` has passed (beat, every minute)."""
+
 from celery import shared_task
 from django.utils import timezone
 

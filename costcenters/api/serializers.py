@@ -1,4 +1,5 @@
 """Cost center in and out (contract section 8)."""
+
 from __future__ import annotations
 
 from django.core.validators import RegexValidator
@@ -24,8 +25,18 @@ class CostCenterSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CostCenter
-        fields = ["id", "tenant_id", "code", "name", "description", "budget", "currency", "owner_email",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "tenant_id",
+            "code",
+            "name",
+            "description",
+            "budget",
+            "currency",
+            "owner_email",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_owner_email(self, obj) -> str | None:
         return obj.owner_email or None
@@ -38,8 +49,9 @@ class CostCenterWriteSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=64, validators=[CODE_VALIDATOR])
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    budget = serializers.DecimalField(max_digits=20, decimal_places=4, min_value=0, required=False,
-                                      allow_null=True, default=None)
+    budget = serializers.DecimalField(
+        max_digits=20, decimal_places=4, min_value=0, required=False, allow_null=True, default=None
+    )
     currency = serializers.CharField(required=False, default="USD")
     owner_email = serializers.EmailField(required=False, allow_blank=True, allow_null=True, default="")
 

@@ -1,4 +1,5 @@
 """Routes of this app under /api/v1/billing/."""
+
 from django.urls import path
 
 from costcenters.api.views import CostCenterCreateView, CostCenterDetailView, CostCenterListView

@@ -1,4 +1,5 @@
 """Cost-center endpoints: POST /cost-centers, GET /cost-centers/tenants/:tenantId, GET|PUT|DELETE by id."""
+
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema

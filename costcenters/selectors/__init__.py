@@ -1,4 +1,5 @@
 """Reads of the cost-centers app, also used by other apps (usage ingest validates codes here)."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet

@@ -1,4 +1,5 @@
 """Writes of the cost-centers app: create, update and (soft) delete a tenant's cost centers."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -36,12 +37,27 @@ def _save(cost_center: CostCenter) -> CostCenter:
 
 
 @transaction.atomic
-def cost_center_create(*, tenant_id: str, code: str, name: str, currency: str = "USD", description: str = "",
-                       budget: Decimal | None = None, owner_email: str = "") -> CostCenter:
+def cost_center_create(
+    *,
+    tenant_id: str,
+    code: str,
+    name: str,
+    currency: str = "USD",
+    description: str = "",
+    budget: Decimal | None = None,
+    owner_email: str = "",
+) -> CostCenter:
     """Return a new cost center of `tenant_id` (creating the tenant's billing account on first use)."""
     tenant, _ = Tenant.objects.get_or_create(id=tenant_id)
-    cost_center = CostCenter(tenant=tenant, code=code, name=name, description=description, budget=budget,
-                             currency=currency, owner_email=owner_email)
+    cost_center = CostCenter(
+        tenant=tenant,
+        code=code,
+        name=name,
+        description=description,
+        budget=budget,
+        currency=currency,
+        owner_email=owner_email,
+    )
     return _save(cost_center)
 
 

@@ -1,4 +1,5 @@
 """Request and response shapes of the coupon endpoints and of a subscription's discount and credits."""
+
 from __future__ import annotations
 
 from rest_framework import serializers
@@ -35,9 +36,22 @@ class CouponSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Coupon
-        fields = ["id", "code", "name", "percent_off", "amount_off", "currency", "duration",
-                  "duration_in_periods", "max_redemptions", "times_redeemed", "redeem_by",
-                  "applies_to_plans", "active", "created_at"]
+        fields = [
+            "id",
+            "code",
+            "name",
+            "percent_off",
+            "amount_off",
+            "currency",
+            "duration",
+            "duration_in_periods",
+            "max_redemptions",
+            "times_redeemed",
+            "redeem_by",
+            "applies_to_plans",
+            "active",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_percent_off(self, obj) -> str | None:

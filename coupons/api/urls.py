@@ -2,6 +2,7 @@
 
 `coupons/validate` and `coupons/redeem` come before the `coupons/<uuid>` routes.
 """
+
 from django.urls import path
 
 from coupons.api import views
@@ -12,8 +13,14 @@ urlpatterns = [
     path("coupons/redeem", views.CouponRedeemView.as_view(), name="coupon-redeem"),
     path("coupons/<uuid:coupon_id>", views.CouponDetailView.as_view(), name="coupon-detail"),
     path("coupons/<uuid:coupon_id>/deactivate", views.CouponDeactivateView.as_view(), name="coupon-deactivate"),
-    path("subscriptions/<uuid:subscription_id>/discount", views.SubscriptionDiscountView.as_view(),
-         name="subscription-discount"),
-    path("subscriptions/<uuid:subscription_id>/credits", views.SubscriptionCreditsView.as_view(),
-         name="subscription-credits"),
+    path(
+        "subscriptions/<uuid:subscription_id>/discount",
+        views.SubscriptionDiscountView.as_view(),
+        name="subscription-discount",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/credits",
+        views.SubscriptionCreditsView.as_view(),
+        name="subscription-credits",
+    ),
 ]

@@ -1,5 +1,6 @@
 """Thin views: coupons (finance), validate/redeem (finance or the tenant itself), and a
 subscription's discount and credits."""
+
 from __future__ import annotations
 
 from django.db.models.functions import Lower
@@ -33,8 +34,9 @@ from coupons.services.redemptions import coupon_redeem, coupon_validate
 
 
 class CouponFilter(filters.FilterSet):
-    active = filters.ChoiceFilter(choices=[(v, v) for v in ("true", "false", "1", "0")], method="filter_active",
-                                  help_text="true or false.")
+    active = filters.ChoiceFilter(
+        choices=[(v, v) for v in ("true", "false", "1", "0")], method="filter_active", help_text="true or false."
+    )
     code = filters.CharFilter(method="filter_code", help_text="Exact code, any case.")
 
     class Meta:
@@ -111,11 +113,13 @@ class CouponValidateView(APIView):
             if plan is None:
                 raise invalid("plan_id", f"No plan '{body['plan_id']}'.", "does_not_exist")
         coupon, reason = coupon_validate(code=body["code"], tenant_id=body["tenant_id"], plan=plan)
-        return Response({
-            "valid": reason is None,
-            "reason": reason,
-            "coupon": CouponSerializer(coupon).data if coupon is not None else None,
-        })
+        return Response(
+            {
+                "valid": reason is None,
+                "reason": reason,
+                "coupon": CouponSerializer(coupon).data if coupon is not None else None,
+            }
+        )
 
 
 class CouponRedeemView(APIView):
@@ -123,10 +127,13 @@ class CouponRedeemView(APIView):
 
     allowed_roles = {"finance", "tenant"}
 
-    @extend_schema(request=CouponRedeemSerializer, responses={
-        201: CouponRedemptionSerializer,
-        409: OpenApiResponse(description="Invalid code: the error code is the reason, or no_subscription."),
-    })
+    @extend_schema(
+        request=CouponRedeemSerializer,
+        responses={
+            201: CouponRedemptionSerializer,
+            409: OpenApiResponse(description="Invalid code: the error code is the reason, or no_subscription."),
+        },
+    )
     def post(self, request):
         data = CouponRedeemSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -203,6 +210,7 @@ class SubscriptionCreditsView(APIView):
         data.is_valid(raise_exception=True)
         body = data.validated_data
         subscription = _subscription(request, subscription_id)
-        grant = credit_grant_create(subscription=subscription, amount=body["amount"], reason=body["reason"],
-                                    expires_at=body.get("expires_at"))
+        grant = credit_grant_create(
+            subscription=subscription, amount=body["amount"], reason=body["reason"], expires_at=body.get("expires_at")
+        )
         return Response(CreditGrantSerializer(grant).data, status=status.HTTP_201_CREATED)

@@ -1,4 +1,5 @@
 """Read coupons: by code (case-insensitively, through the lower(code) unique index) and filtered lists."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet

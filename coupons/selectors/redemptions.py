@@ -1,4 +1,5 @@
 """Read what validate and redeem need: a tenant's live subscription and its past redemptions."""
+
 from __future__ import annotations
 
 from billing.models import Subscription

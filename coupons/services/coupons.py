@@ -1,4 +1,5 @@
 """Create and deactivate coupons (finance)."""
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,13 @@ def coupon_terms_validate(
     """Return None when the coupon terms are valid, else raise a 400 naming the first bad field."""
     if not isinstance(code, str) or not CODE_RE.match(code):
         raise invalid("code", "A code is 3–64 characters of A–Z, a–z, 0–9, '_' and '-'.", "invalid")
-    discount_terms_validate(percent_off=percent_off, amount_off=amount_off, currency=currency,
-                            duration=duration, duration_in_periods=duration_in_periods)
+    discount_terms_validate(
+        percent_off=percent_off,
+        amount_off=amount_off,
+        currency=currency,
+        duration=duration,
+        duration_in_periods=duration_in_periods,
+    )
     if max_redemptions is not None and max_redemptions < 1:
         raise invalid("max_redemptions", "max_redemptions must be at least 1.", "min_value")
     known = set(Plan.objects.filter(id__in=applies_to_plans).values_list("id", flat=True))
@@ -66,9 +72,16 @@ def coupon_create(
     """
     plans = list(dict.fromkeys(applies_to_plans or []))
     currency = (currency or "").upper() if amount_off is not None else ""
-    coupon_terms_validate(code=code, percent_off=percent_off, amount_off=amount_off, currency=currency,
-                          duration=duration, duration_in_periods=duration_in_periods,
-                          max_redemptions=max_redemptions, applies_to_plans=plans)
+    coupon_terms_validate(
+        code=code,
+        percent_off=percent_off,
+        amount_off=amount_off,
+        currency=currency,
+        duration=duration,
+        duration_in_periods=duration_in_periods,
+        max_redemptions=max_redemptions,
+        applies_to_plans=plans,
+    )
     if coupon_by_code(code=code) is not None:
         raise CouponCodeTaken(f"The code '{code}' is taken (codes are case-insensitive).")
     coupon = Coupon(

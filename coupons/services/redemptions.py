@@ -5,6 +5,7 @@ expired, max_redemptions_reached, already_redeemed, plan_not_eligible, currency_
 A redemption locks the coupon row, re-checks under the lock and bumps `times_redeemed` with a
 conditional UPDATE, so `max_redemptions` holds exactly however many redeem at once.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -117,13 +118,16 @@ def coupon_redeem(*, code: str, tenant_id: str, subscription: Subscription | Non
         raise NoLiveSubscription("The tenant has no live subscription to apply the coupon to.")
     if str(subscription.tenant_id) != str(tenant_id):
         raise NoLiveSubscription("That subscription is not the tenant's.")
-    reason = coupon_reason(coupon=coupon, tenant_id=tenant_id, plan=subscription.plan,
-                           currency=subscription.currency, now=now)
+    reason = coupon_reason(
+        coupon=coupon, tenant_id=tenant_id, plan=subscription.plan, currency=subscription.currency, now=now
+    )
     if reason is not None:
         raise _invalid(reason)
-    bumped = Coupon.objects.filter(pk=coupon.pk).filter(
-        Q(max_redemptions__isnull=True) | Q(times_redeemed__lt=F("max_redemptions"))
-    ).update(times_redeemed=F("times_redeemed") + 1)
+    bumped = (
+        Coupon.objects.filter(pk=coupon.pk)
+        .filter(Q(max_redemptions__isnull=True) | Q(times_redeemed__lt=F("max_redemptions")))
+        .update(times_redeemed=F("times_redeemed") + 1)
+    )
     if not bumped:
         raise _invalid("max_redemptions_reached")
     redemption = CouponRedemption.objects.create(coupon=coupon, tenant_id=tenant_id, subscription=subscription)

@@ -1,4 +1,5 @@
 """Quota and quota check in and out (contract section 8)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -23,21 +24,32 @@ class QuotaSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Quota
-        fields = ["id", "tenant_id", "metric", "limit", "period", "enforcement", "warn_at_percent",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "tenant_id",
+            "metric",
+            "limit",
+            "period",
+            "enforcement",
+            "warn_at_percent",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class QuotaWriteSerializer(serializers.Serializer):
     """The body of POST /quotas and PUT /quotas/:id (PUT may omit what it keeps)."""
 
     tenant_id = serializers.CharField(max_length=64, validators=[TENANT_ID_VALIDATOR])
-    metric = serializers.SlugRelatedField(slug_field="code", queryset=Metric.objects.all(),
-                                          error_messages={"does_not_exist": "Unknown metric '{value}'."})
+    metric = serializers.SlugRelatedField(
+        slug_field="code", queryset=Metric.objects.all(), error_messages={"does_not_exist": "Unknown metric '{value}'."}
+    )
     limit = DecimalStringField(min_value=Decimal("0.000000000001"))
     period = serializers.ChoiceField(choices=Quota.Period.choices, default=Quota.Period.MONTH)
     enforcement = serializers.ChoiceField(choices=Quota.Enforcement.choices, default=Quota.Enforcement.SOFT)
-    warn_at_percent = serializers.DecimalField(max_digits=6, decimal_places=2, min_value=Decimal(0),
-                                               max_value=Decimal(100), default=Decimal(80))
+    warn_at_percent = serializers.DecimalField(
+        max_digits=6, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), default=Decimal(80)
+    )
 
 
 class QuotaCheckItemSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
 """Quota endpoints: POST /quotas, GET /quotas/tenants/:tenantId (+ /check), PUT|DELETE /quotas/:quotaId."""
+
 from __future__ import annotations
 
 from django.utils import timezone
@@ -47,8 +48,10 @@ class QuotaCheckView(generics.GenericAPIView):
     allowed_roles = {"finance", "tenant", "service"}
     serializer_class = QuotaCheckSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("metric", OpenApiTypes.STR, description="Only this metric's quotas.")],
-                   responses={200: QuotaCheckSerializer})
+    @extend_schema(
+        parameters=[OpenApiParameter("metric", OpenApiTypes.STR, description="Only this metric's quotas.")],
+        responses={200: QuotaCheckSerializer},
+    )
     def get(self, request, tenant_id):
         metric = request.query_params.get("metric") or None
         if metric is not None and not Metric.objects.filter(code=metric).exists():
@@ -64,8 +67,11 @@ class QuotaDetailView(generics.GenericAPIView):
     serializer_class = QuotaSerializer
 
     def get_object(self):
-        quota = scope_to_caller(Quota.objects.select_related("metric"), self.request).filter(
-            pk=self.kwargs["quota_id"]).first()
+        quota = (
+            scope_to_caller(Quota.objects.select_related("metric"), self.request)
+            .filter(pk=self.kwargs["quota_id"])
+            .first()
+        )
         if quota is None:
             raise NotFound("No such quota.")
         return quota

@@ -1,4 +1,5 @@
 """Reads of the quotas app: the window a quota measures and how much of it is used."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,8 +71,9 @@ def quota_list(*, tenant_id: str) -> QuerySet:
 def quota_checks(*, tenant_id: str, now: datetime, metric: str | None = None) -> list[QuotaCheck]:
     """Return every quota of the tenant (or of one metric) measured over its window containing `now`."""
     quotas = list(quota_list(tenant_id=tenant_id).filter(**({"metric_id": metric} if metric else {})))
-    subscription = live_subscription(tenant_id=tenant_id) if any(
-        q.period == Quota.Period.BILLING_PERIOD for q in quotas) else None
+    subscription = (
+        live_subscription(tenant_id=tenant_id) if any(q.period == Quota.Period.BILLING_PERIOD for q in quotas) else None
+    )
     usage_cache: dict[tuple, dict] = {}
     checks = []
     for quota in quotas:
@@ -79,18 +81,22 @@ def quota_checks(*, tenant_id: str, now: datetime, metric: str | None = None) ->
         key = (start, end)
         if key not in usage_cache:
             metrics = {q.metric_id: q.metric for q in quotas}
-            usage_cache[key] = usage_by_metric(tenant_id=tenant_id, start=start, end=end, metrics=list(metrics.values()))
+            usage_cache[key] = usage_by_metric(
+                tenant_id=tenant_id, start=start, end=end, metrics=list(metrics.values())
+            )
         used = usage_cache[key][quota.metric_id].quantity
         limit = quota.limit
         # A zero limit (possible from the admin) is fully used from the start.
         percent = (used * 100 / limit if limit else Decimal(100)).quantize(PERCENT_PLACES, rounding=ROUND_HALF_UP)
-        checks.append(QuotaCheck(
-            quota=quota,
-            used=used,
-            remaining=max(limit - used, Decimal(0)),
-            utilization_percent=percent,
-            status=quota_status(limit=limit, used=used, warn_at_percent=quota.warn_at_percent),
-            period_start=start,
-            period_end=end,
-        ))
+        checks.append(
+            QuotaCheck(
+                quota=quota,
+                used=used,
+                remaining=max(limit - used, Decimal(0)),
+                utilization_percent=percent,
+                status=quota_status(limit=limit, used=used, warn_at_percent=quota.warn_at_percent),
+                period_start=start,
+                period_end=end,
+            )
+        )
     return checks

@@ -1,4 +1,5 @@
 """Writes of the quotas app: create, update and delete a tenant's quotas."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -12,12 +13,25 @@ EDITABLE_FIELDS = ("metric", "limit", "period", "enforcement", "warn_at_percent"
 
 
 @transaction.atomic
-def quota_create(*, tenant_id: str, metric: Metric, limit: Decimal, period: str = Quota.Period.MONTH,
-                 enforcement: str = Quota.Enforcement.SOFT, warn_at_percent: Decimal = Decimal(80)) -> Quota:
+def quota_create(
+    *,
+    tenant_id: str,
+    metric: Metric,
+    limit: Decimal,
+    period: str = Quota.Period.MONTH,
+    enforcement: str = Quota.Enforcement.SOFT,
+    warn_at_percent: Decimal = Decimal(80),
+) -> Quota:
     """Return a new quota of `tenant_id` on `metric` (creating the tenant's billing account on first use)."""
     tenant, _ = Tenant.objects.get_or_create(id=tenant_id)
-    quota = Quota(tenant=tenant, metric=metric, limit=limit, period=period, enforcement=enforcement,
-                  warn_at_percent=warn_at_percent)
+    quota = Quota(
+        tenant=tenant,
+        metric=metric,
+        limit=limit,
+        period=period,
+        enforcement=enforcement,
+        warn_at_percent=warn_at_percent,
+    )
     quota.full_clean()
     quota.save()
     return quota

@@ -10,6 +10,7 @@ Why this is exact under concurrency: two ingests for the same tenant and metric 
 quota row lock. The second one's usage read is a new statement (READ COMMITTED), so it sees the
 first one's committed events plus its own uncommitted ones: check and write are one atomic step.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -40,7 +41,9 @@ def quotas_enforce_hard(*, tenant_id: str, touched: dict[str, list[datetime]], n
     if any(q.period == Quota.Period.BILLING_PERIOD for q in quotas):
         subscription = live_subscription(tenant_id=tenant_id)
     for quota in quotas:
-        windows = {quota_window(period=quota.period, at=at, subscription=subscription) for at in touched[quota.metric_id]}
+        windows = {
+            quota_window(period=quota.period, at=at, subscription=subscription) for at in touched[quota.metric_id]
+        }
         for start, end in sorted(windows):
             used = usage_by_metric(tenant_id=tenant_id, start=start, end=end, metrics=[quota.metric])[
                 quota.metric_id

@@ -1,4 +1,5 @@
 """Real-time cost and alerts in and out (contract section 8)."""
+
 from __future__ import annotations
 
 import uuid
@@ -33,8 +34,11 @@ class CurrentCostSerializer(serializers.Serializer):
 
     def get_by_metric(self, obj) -> list[dict]:
         return MetricCostSerializer(
-            [{"metric": m.metric, "quantity": m.quantity, "amount": m.amount, "currency": obj.currency}
-             for m in obj.by_metric], many=True,
+            [
+                {"metric": m.metric, "quantity": m.quantity, "amount": m.amount, "currency": obj.currency}
+                for m in obj.by_metric
+            ],
+            many=True,
         ).data
 
 
@@ -63,8 +67,12 @@ class TimelineQuerySerializer(serializers.Serializer):
     # "from" is a keyword; the field is renamed in __init__.
     from_ = QueryInstantField(required=False)
     to = QueryInstantField(required=False)
-    metric = serializers.SlugRelatedField(slug_field="code", queryset=Metric.objects.all(), required=False,
-                                          error_messages={"does_not_exist": "Unknown metric '{value}'."})
+    metric = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Metric.objects.all(),
+        required=False,
+        error_messages={"does_not_exist": "Unknown metric '{value}'."},
+    )
 
     def get_fields(self):
         fields = super().get_fields()
@@ -106,8 +114,21 @@ class AlertSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alert
-        fields = ["id", "tenant_id", "type", "threshold", "metric", "cost_center", "cost_center_id", "status",
-                  "triggered_at", "value_at_trigger", "webhook_url", "period_start", "created_at"]
+        fields = [
+            "id",
+            "tenant_id",
+            "type",
+            "threshold",
+            "metric",
+            "cost_center",
+            "cost_center_id",
+            "status",
+            "triggered_at",
+            "value_at_trigger",
+            "webhook_url",
+            "period_start",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def get_cost_center(self, obj) -> str | None:
@@ -122,11 +143,16 @@ class AlertCreateSerializer(serializers.Serializer):
 
     type = serializers.ChoiceField(choices=Alert.Type.choices)
     threshold = DecimalStringField(min_value=Decimal(0))
-    metric = serializers.SlugRelatedField(slug_field="code", queryset=Metric.objects.all(), required=False,
-                                          allow_null=True,
-                                          error_messages={"does_not_exist": "Unknown metric '{value}'."})
-    cost_center = serializers.CharField(required=False, allow_null=True, max_length=64,
-                                        help_text="The cost center's code (or id).")
+    metric = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Metric.objects.all(),
+        required=False,
+        allow_null=True,
+        error_messages={"does_not_exist": "Unknown metric '{value}'."},
+    )
+    cost_center = serializers.CharField(
+        required=False, allow_null=True, max_length=64, help_text="The cost center's code (or id)."
+    )
     webhook_url = serializers.URLField(required=False, allow_blank=True, allow_null=True, max_length=500)
 
     def validate(self, attrs):

@@ -1,4 +1,5 @@
 """Real-time cost endpoints (current, by-resource, timeline) and alerts (create, list, dismiss)."""
+
 from __future__ import annotations
 
 from django.utils import timezone
@@ -52,10 +53,13 @@ class CostByResourceView(generics.GenericAPIView):
         subscription = realtime_subscription(tenant_id=tenant_id)
         parts = realtime_by_dimension(subscription=subscription, now=timezone.now(), dimension="resource_id")
         currency = subscription.currency
-        results = [{"resource_id": p.key, "metric": p.metric, "quantity": p.quantity, "amount": p.amount,
-                    "currency": currency} for p in parts]
-        return Response(ResourceCostListSerializer(
-            {"tenant_id": tenant_id, "currency": currency, "results": results}).data)
+        results = [
+            {"resource_id": p.key, "metric": p.metric, "quantity": p.quantity, "amount": p.amount, "currency": currency}
+            for p in parts
+        ]
+        return Response(
+            ResourceCostListSerializer({"tenant_id": tenant_id, "currency": currency, "results": results}).data
+        )
 
 
 class CostTimelineView(generics.GenericAPIView):
@@ -64,26 +68,41 @@ class CostTimelineView(generics.GenericAPIView):
     allowed_roles = {"finance", "tenant"}
     serializer_class = TimelineSerializer
 
-    @extend_schema(responses={200: TimelineSerializer}, parameters=[
-        OpenApiParameter("granularity", OpenApiTypes.STR, enum=["hour", "day"]),
-        OpenApiParameter("from", OpenApiTypes.DATETIME), OpenApiParameter("to", OpenApiTypes.DATETIME),
-        OpenApiParameter("metric", OpenApiTypes.STR),
-    ])
+    @extend_schema(
+        responses={200: TimelineSerializer},
+        parameters=[
+            OpenApiParameter("granularity", OpenApiTypes.STR, enum=["hour", "day"]),
+            OpenApiParameter("from", OpenApiTypes.DATETIME),
+            OpenApiParameter("to", OpenApiTypes.DATETIME),
+            OpenApiParameter("metric", OpenApiTypes.STR),
+        ],
+    )
     def get(self, request, tenant_id):
         query = TimelineQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = query.validated_data
         subscription = realtime_subscription(tenant_id=tenant_id)
         buckets = realtime_timeline(
-            subscription=subscription, now=timezone.now(), granularity=q["granularity"], start=q.get("from"),
-            end=q.get("to"), metric=q["metric"].code if q.get("metric") else None,
+            subscription=subscription,
+            now=timezone.now(),
+            granularity=q["granularity"],
+            start=q.get("from"),
+            end=q.get("to"),
+            metric=q["metric"].code if q.get("metric") else None,
         )
         currency = subscription.currency
         # Built directly: an hourly timeline has hundreds of buckets, too many for a serializer per row.
-        results = [{"bucket": format_instant(b.bucket), "amount": fmt(b.amount, currency),
-                    "cumulative_amount": fmt(b.cumulative_amount, currency)} for b in buckets]
-        return Response({"tenant_id": tenant_id, "currency": currency, "granularity": q["granularity"],
-                         "results": results})
+        results = [
+            {
+                "bucket": format_instant(b.bucket),
+                "amount": fmt(b.amount, currency),
+                "cumulative_amount": fmt(b.cumulative_amount, currency),
+            }
+            for b in buckets
+        ]
+        return Response(
+            {"tenant_id": tenant_id, "currency": currency, "granularity": q["granularity"], "results": results}
+        )
 
 
 class AlertListCreateView(generics.ListAPIView):
@@ -93,7 +112,9 @@ class AlertListCreateView(generics.ListAPIView):
     serializer_class = AlertSerializer
 
     def get_queryset(self):
-        return alert_list(tenant_id=self.kwargs.get("tenant_id", ""), status=self.request.query_params.get("status") or None)
+        return alert_list(
+            tenant_id=self.kwargs.get("tenant_id", ""), status=self.request.query_params.get("status") or None
+        )
 
     @extend_schema(parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=list(Alert.Status.values))])
     def get(self, request, *args, **kwargs):

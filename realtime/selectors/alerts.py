@@ -1,4 +1,5 @@
 """Reads of alerts: a tenant's alerts and the measure each alert type watches."""
+
 from __future__ import annotations
 
 from datetime import datetime

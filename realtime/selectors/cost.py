@@ -11,6 +11,7 @@ the partial hours at a window's edges from raw events through the (tenant, metri
 except the current hour, read from its rollup row whenever no event is stamped after "now" in it.
 Measured by bench/realtime.py (p99 ≤ 50 ms for a tenant with 10 million events in the period).
 """
+
 from __future__ import annotations
 
 import functools
@@ -172,8 +173,9 @@ def _split_edges(start: datetime, end: datetime) -> tuple[datetime, datetime, li
     return whole_start, whole_end, raw
 
 
-def _partial_hour_rows(cur, *, rollup, rollup_key: str, raw_key: str, tenant_id: str, codes: list[str],
-                       lo: datetime, hi: datetime) -> list[tuple]:
+def _partial_hour_rows(
+    cur, *, rollup, rollup_key: str, raw_key: str, tenant_id: str, codes: list[str], lo: datetime, hi: datetime
+) -> list[tuple]:
     """Return (metric, key, sum, max, count) rows of the events in [lo, hi), part of one hour.
 
     NOTE: when [lo, hi) starts on the hour and no event of these metrics is stamped in [hi, end of
@@ -208,8 +210,9 @@ def _partial_hour_rows(cur, *, rollup, rollup_key: str, raw_key: str, tenant_id:
     return cur.fetchall()
 
 
-def _whole_hours_by_dimension(cur, *, tenant_id: str, codes: list[str], start: datetime, end: datetime,
-                              dimension: str) -> list[tuple]:
+def _whole_hours_by_dimension(
+    cur, *, tenant_id: str, codes: list[str], start: datetime, end: datetime, dimension: str
+) -> list[tuple]:
     """Return (metric, key, sum, max, count) rows of `UsageRollup` over the whole hours [start, end).
 
     NOTE: grouping a month of per-resource rollups is the costliest read of by-resource, and past
@@ -224,9 +227,12 @@ def _whole_hours_by_dimension(cur, *, tenant_id: str, codes: list[str], start: d
         [tenant_id, codes, start, end],
     )
     version = cur.fetchone()
-    key = "realtime:rollup:" + hashlib.sha256(
-        repr((tenant_id, dimension, sorted(codes), start.isoformat(), end.isoformat(), *map(str, version))).encode()
-    ).hexdigest()
+    key = (
+        "realtime:rollup:"
+        + hashlib.sha256(
+            repr((tenant_id, dimension, sorted(codes), start.isoformat(), end.isoformat(), *map(str, version))).encode()
+        ).hexdigest()
+    )
     rows = cache.get(key)
     if rows is None:
         cur.execute(
@@ -262,11 +268,20 @@ def dimension_quantities(
     rows = []
     with connection.cursor() as cur:
         if whole_start < whole_end:
-            rows += _whole_hours_by_dimension(cur, tenant_id=tenant_id, codes=codes, start=whole_start,
-                                              end=whole_end, dimension=dimension)
+            rows += _whole_hours_by_dimension(
+                cur, tenant_id=tenant_id, codes=codes, start=whole_start, end=whole_end, dimension=dimension
+            )
         for lo, hi in raw_ranges:
-            rows += _partial_hour_rows(cur, rollup=UsageRollup, rollup_key=f"r.{dimension}", raw_key=dimension,
-                                       tenant_id=tenant_id, codes=codes, lo=lo, hi=hi)
+            rows += _partial_hour_rows(
+                cur,
+                rollup=UsageRollup,
+                rollup_key=f"r.{dimension}",
+                raw_key=dimension,
+                tenant_id=tenant_id,
+                codes=codes,
+                lo=lo,
+                hi=hi,
+            )
     for code, key, total, peak, count in rows:
         agg = aggregation[code]
         value = Decimal(total or 0) if agg == "sum" else Decimal(peak or 0) if agg == "max" else Decimal(count or 0)
@@ -293,18 +308,32 @@ def realtime_by_dimension(*, subscription: Subscription, now: datetime, dimensio
     usage at all has nothing to split. Sorted by key (None, i.e. no resource, first), then metric.
     """
     currency = subscription.currency
-    segments = subscription_segments(subscription=subscription, period_start=subscription.current_period_start,
-                                     period_end=subscription.current_period_end, cutoff=now)
+    segments = subscription_segments(
+        subscription=subscription,
+        period_start=subscription.current_period_start,
+        period_end=subscription.current_period_end,
+        cutoff=now,
+    )
     charges_of = _charges(s.plan_id for s in segments)
     totals: dict[tuple[str, str], list] = {}
     for segment in segments:
         charges = charges_of[segment.plan_id]
         metrics = [c.metric for c in charges]
-        by_metric = dimension_quantities(tenant_id=subscription.tenant_id, metrics=metrics,
-                                         start=segment.usage_start, end=segment.usage_end, dimension=dimension)
+        by_metric = dimension_quantities(
+            tenant_id=subscription.tenant_id,
+            metrics=metrics,
+            start=segment.usage_start,
+            end=segment.usage_end,
+            dimension=dimension,
+        )
         distinct = [m for m in metrics if m.aggregation == "unique_count"]
-        distinct_totals = usage_by_metric(tenant_id=subscription.tenant_id, start=segment.usage_start,
-                                          end=segment.usage_end, metrics=distinct) if distinct else {}
+        distinct_totals = (
+            usage_by_metric(
+                tenant_id=subscription.tenant_id, start=segment.usage_start, end=segment.usage_end, metrics=distinct
+            )
+            if distinct
+            else {}
+        )
         for charge in charges:
             metric = charge.metric
             quantities = by_metric[metric.code]
@@ -363,16 +392,29 @@ def _hourly_quantities(
                 f"WHEN metric_id = ANY(%(maxes)s) THEN quantity_max ELSE event_count END "
                 f"FROM {UsageHourly._meta.db_table} WHERE tenant_id = %(t)s AND metric_id = ANY(%(m)s) "
                 f"AND hour >= %(s)s AND hour < %(e)s",
-                {"t": tenant_id, "m": plain, "s": whole_start, "e": whole_end,
-                 "sums": [c for c in plain if by_agg[c] == "sum"], "maxes": [c for c in plain if by_agg[c] == "max"]},
+                {
+                    "t": tenant_id,
+                    "m": plain,
+                    "s": whole_start,
+                    "e": whole_end,
+                    "sums": [c for c in plain if by_agg[c] == "sum"],
+                    "maxes": [c for c in plain if by_agg[c] == "max"],
+                },
             )
             for code, hour, value in cur.fetchall():
                 bucket = series[code]
                 bucket[hour] = max(bucket[hour], value) if by_agg[code] == "max" else bucket[hour] + value
         for lo, hi in raw_ranges if plain else ():
-            for row in _partial_hour_rows(cur, rollup=UsageHourly, rollup_key=_EPOCH.format("r.hour"),
-                                          raw_key=_EPOCH.format("date_trunc('hour', timestamp)"), tenant_id=tenant_id,
-                                          codes=plain, lo=lo, hi=hi):
+            for row in _partial_hour_rows(
+                cur,
+                rollup=UsageHourly,
+                rollup_key=_EPOCH.format("r.hour"),
+                raw_key=_EPOCH.format("date_trunc('hour', timestamp)"),
+                tenant_id=tenant_id,
+                codes=plain,
+                lo=lo,
+                hi=hi,
+            ):
                 add(*row)
         for m in metrics:
             if m.aggregation != "unique_count":
@@ -432,8 +474,13 @@ def _bucket_floor(at: datetime, granularity: str) -> datetime:
 
 @_without_jit
 def realtime_timeline(
-    *, subscription: Subscription, now: datetime, granularity: str, start: datetime | None = None,
-    end: datetime | None = None, metric: str | None = None,
+    *,
+    subscription: Subscription,
+    now: datetime,
+    granularity: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    metric: str | None = None,
 ) -> list[TimelineBucket]:
     """Return the usage cost per bucket of the current period up to now (no base price).
 
@@ -455,16 +502,21 @@ def realtime_timeline(
     edge_seconds = [int(edge.timestamp()) for edge in edges]
 
     currency = subscription.currency
-    segments = subscription_segments(subscription=subscription, period_start=period_start,
-                                     period_end=period_end, cutoff=now)
+    segments = subscription_segments(
+        subscription=subscription, period_start=period_start, period_end=period_end, cutoff=now
+    )
     charges_of = _charges(s.plan_id for s in segments)
     cumulative = [zero(currency) for _ in edges]
     for segment in segments:
         charges = [c for c in charges_of[segment.plan_id] if metric is None or c.metric_id == metric]
         if not charges or segment.usage_end <= segment.usage_start:
             continue
-        series = _hourly_quantities(tenant_id=subscription.tenant_id, metrics=[c.metric for c in charges],
-                                    start=segment.usage_start, end=segment.usage_end)
+        series = _hourly_quantities(
+            tenant_id=subscription.tenant_id,
+            metrics=[c.metric for c in charges],
+            start=segment.usage_start,
+            end=segment.usage_end,
+        )
         for charge in charges:
             spec = charge_spec(charge)
             price = _amount_pricer(spec, currency)

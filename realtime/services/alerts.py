@@ -11,6 +11,7 @@ conditional `UPDATE … WHERE status = 'armed' AND period_start = <current perio
 evaluation that changed the row records a delivery. Alert.period_start is the period the status
 belongs to; an evaluation re-arms triggered and dismissed alerts of an older period.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,15 +61,29 @@ def _current_period_start(subscription: Subscription | None) -> datetime | None:
 
 
 @transaction.atomic
-def alert_create(*, tenant_id: str, type: str, threshold: Decimal, metric: Metric | None = None,
-                 cost_center: CostCenter | None = None, webhook_url: str = "") -> Alert:
+def alert_create(
+    *,
+    tenant_id: str,
+    type: str,
+    threshold: Decimal,
+    metric: Metric | None = None,
+    cost_center: CostCenter | None = None,
+    webhook_url: str = "",
+) -> Alert:
     """Return a new armed alert of `tenant_id` for its current period."""
     from billing.models import Tenant
 
     tenant, _ = Tenant.objects.get_or_create(id=tenant_id)
     subscription = subscription_live_for_tenant(tenant_id=tenant_id)
-    alert = Alert(tenant=tenant, type=type, threshold=threshold, metric=metric, cost_center=cost_center,
-                  webhook_url=webhook_url or "", period_start=_current_period_start(subscription))
+    alert = Alert(
+        tenant=tenant,
+        type=type,
+        threshold=threshold,
+        metric=metric,
+        cost_center=cost_center,
+        webhook_url=webhook_url or "",
+        period_start=_current_period_start(subscription),
+    )
     alert.full_clean()
     alert.save()
     transaction.on_commit(lambda: alerts_schedule_evaluation(tenant_id=tenant_id))
@@ -141,7 +156,10 @@ def alerts_evaluate(*, tenant_id: str, now: datetime) -> list[Alert]:
     period_start = subscription.current_period_start
     older = Q(period_start__lt=period_start) | Q(period_start__isnull=True)
     Alert.objects.filter(older, tenant_id=tenant_id).exclude(status=Alert.Status.ARMED).update(
-        status=Alert.Status.ARMED, period_start=period_start, triggered_at=None, value_at_trigger=None,
+        status=Alert.Status.ARMED,
+        period_start=period_start,
+        triggered_at=None,
+        value_at_trigger=None,
         updated_at=now,
     )
     Alert.objects.filter(older, tenant_id=tenant_id, status=Alert.Status.ARMED).update(
@@ -149,7 +167,8 @@ def alerts_evaluate(*, tenant_id: str, now: datetime) -> list[Alert]:
     )
     armed = list(
         Alert.objects.filter(tenant_id=tenant_id, status=Alert.Status.ARMED, period_start=period_start)
-        .select_related("cost_center").order_by("pk")
+        .select_related("cost_center")
+        .order_by("pk")
     )
     if not armed:
         return []
@@ -209,8 +228,13 @@ def alert_delivery_send(*, delivery_id: int, final_attempt: bool) -> AlertDelive
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: webhook_signature(body=body, timestamp=timestamp)}
     status, error = None, ""
     try:
-        response = requests.post(delivery.alert.webhook_url, data=body, headers=headers,
-                                 timeout=WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)
+        response = requests.post(
+            delivery.alert.webhook_url,
+            data=body,
+            headers=headers,
+            timeout=WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
         status = response.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}: {response.text[:500]}"

@@ -1,4 +1,5 @@
 """Fixtures of the back-office tests: invoices, subscriptions and usage made with the ORM at fixed times."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -23,30 +24,60 @@ def make_invoice(db):
     """Return a factory of invoices in a given state (ORM only, numbers unique)."""
     counter = iter(range(1, 10_000))
 
-    def make(tenant: Tenant, *, status: str, total: str, currency: str = "USD", finalized_at=None,
-             paid_at=None, due_at=None, amount_paid: str | None = None, period_start=None) -> Invoice:
+    def make(
+        tenant: Tenant,
+        *,
+        status: str,
+        total: str,
+        currency: str = "USD",
+        finalized_at=None,
+        paid_at=None,
+        due_at=None,
+        amount_paid: str | None = None,
+        period_start=None,
+    ) -> Invoice:
         n = next(counter)
         start = period_start or at("2025-01-01") + timedelta(days=31 * n)
         total_d = Decimal(total)
         return Invoice.objects.create(
-            tenant=tenant, status=status, currency=currency,
-            period_start=start, period_end=start + timedelta(days=30),
-            subtotal=total_d, total=total_d, amount_due=total_d,
+            tenant=tenant,
+            status=status,
+            currency=currency,
+            period_start=start,
+            period_end=start + timedelta(days=30),
+            subtotal=total_d,
+            total=total_d,
+            amount_due=total_d,
             amount_paid=Decimal(amount_paid) if amount_paid is not None else (total_d if status == "paid" else 0),
             number=None if status == "draft" else f"INV-TEST-{n:06d}",
-            finalized_at=finalized_at, paid_at=paid_at, due_at=due_at,
+            finalized_at=finalized_at,
+            paid_at=paid_at,
+            due_at=due_at,
         )
 
     return make
 
 
-def subscribe(tenant_id: str, plan_id: str, *, started: datetime, period: tuple[datetime, datetime],
-              status: str = "active", currency: str = "USD") -> Subscription:
+def subscribe(
+    tenant_id: str,
+    plan_id: str,
+    *,
+    started: datetime,
+    period: tuple[datetime, datetime],
+    status: str = "active",
+    currency: str = "USD",
+) -> Subscription:
     """Return a live subscription made with the ORM (its plan since the start, no trial)."""
     tenant, _ = Tenant.objects.get_or_create(id=tenant_id, defaults={"name": tenant_id.title()})
     return Subscription.objects.create(
-        tenant=tenant, plan_id=plan_id, status=status, currency=currency, started_at=started,
-        current_period_start=period[0], current_period_end=period[1], invoiced_through=period[0],
+        tenant=tenant,
+        plan_id=plan_id,
+        status=status,
+        currency=currency,
+        started_at=started,
+        current_period_start=period[0],
+        current_period_end=period[1],
+        invoiced_through=period[0],
     )
 
 
@@ -55,8 +86,12 @@ def record(tenant_id: str, events: list[tuple[str, str, datetime]], *, now: date
     from billing.services.usage import usage_ingest
 
     payload = [
-        {"event_id": f"{tenant_id}-{i}-{ts.isoformat()}", "metric": metric, "quantity": quantity,
-         "timestamp": ts.isoformat().replace("+00:00", "Z")}
+        {
+            "event_id": f"{tenant_id}-{i}-{ts.isoformat()}",
+            "metric": metric,
+            "quantity": quantity,
+            "timestamp": ts.isoformat().replace("+00:00", "Z"),
+        }
         for i, (metric, quantity, ts) in enumerate(events)
     ]
     usage_ingest(tenant_id=tenant_id, events=payload, now=now)
@@ -71,10 +106,22 @@ def usage_scenario(catalog):
     globex: periods [5 Feb, 5 Mar) and [5 Mar, 5 Apr); 8,000 calls on 2 Mar (1.50 in the old
     period) and 7,000 on 6 Mar (1.00 in the new one: tiers and free units restart).
     """
-    acme = subscribe("acme", "starter", started=at("2026-01-20", "09:30"),
-                     period=(at("2026-02-20", "09:30"), at("2026-03-20", "09:30")))
+    acme = subscribe(
+        "acme",
+        "starter",
+        started=at("2026-01-20", "09:30"),
+        period=(at("2026-02-20", "09:30"), at("2026-03-20", "09:30")),
+    )
     globex = subscribe("globex", "starter", started=at("2026-01-05"), period=(at("2026-03-05"), at("2026-04-05")))
-    record("acme", [("api_calls", "6000", at("2026-02-25", "08:00")), ("api_calls", "4000", at("2026-03-03", "10:15")),
-                    ("api_calls", "2000", at("2026-03-10", "11:40"))])
-    record("globex", [("api_calls", "8000", at("2026-03-02", "10:00")), ("api_calls", "7000", at("2026-03-06", "12:00"))])
+    record(
+        "acme",
+        [
+            ("api_calls", "6000", at("2026-02-25", "08:00")),
+            ("api_calls", "4000", at("2026-03-03", "10:15")),
+            ("api_calls", "2000", at("2026-03-10", "11:40")),
+        ],
+    )
+    record(
+        "globex", [("api_calls", "8000", at("2026-03-02", "10:00")), ("api_calls", "7000", at("2026-03-06", "12:00"))]
+    )
     return {"acme": acme, "globex": globex}

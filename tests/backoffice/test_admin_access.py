@@ -1,4 +1,5 @@
 """The admin is for staff only, and its index and /admin/dashboard/ show the dashboard's figures."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,8 +44,9 @@ def test_non_staff_users_are_sent_to_the_login_page(client, path):
 
 def test_staff_login_through_the_admin_login_form(client, db):
     call_command("create_finance_user", "fin2", "--password", "finance-pass-2", stdout=open("/dev/null", "w"))
-    response = client.post("/admin/login/?next=/admin/", {"username": "fin2", "password": "finance-pass-2",
-                                                          "next": "/admin/"})
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "fin2", "password": "finance-pass-2", "next": "/admin/"}
+    )
     assert response.status_code == 302 and response["Location"] == "/admin/"
     page = client.get("/admin/").content.decode()
     assert "Billing back office" in page and "Finance dashboard" in page
@@ -54,12 +56,19 @@ def _seed(make_invoice, tenant, other_tenant):
     make_invoice(tenant, status="paid", total="1200.00", finalized_at=at("2026-03-02"), paid_at=at("2026-03-05"))
     make_invoice(tenant, status="open", total="345.67", finalized_at=at("2026-03-03"), due_at=at("2026-04-02"))
     make_invoice(other_tenant, status="open", total="80.00", finalized_at=at("2026-01-03"), due_at=at("2026-02-02"))
-    make_invoice(other_tenant, status="open", total="15.00", currency="EUR", finalized_at=at("2026-03-03"),
-                 due_at=at("2026-04-02"))
+    make_invoice(
+        other_tenant,
+        status="open",
+        total="15.00",
+        currency="EUR",
+        finalized_at=at("2026-03-03"),
+        due_at=at("2026-04-02"),
+    )
 
 
-def test_staff_see_the_dashboard_with_the_numbers(staff_client, freeze_now, make_invoice, tenant, other_tenant,
-                                                  usage_scenario):
+def test_staff_see_the_dashboard_with_the_numbers(
+    staff_client, freeze_now, make_invoice, tenant, other_tenant, usage_scenario
+):
     _seed(make_invoice, tenant, other_tenant)
 
     for path in ("/admin/", "/admin/dashboard/"):

@@ -1,4 +1,5 @@
 """The SVG charts: scaled bars and points, exact amounts in tooltips, escaped text, "No data yet"."""
+
 from decimal import Decimal
 
 from billing.admin.charts import Point, bar_chart, line_chart, money_label, nice_ticks
@@ -32,7 +33,9 @@ def test_bar_heights_are_proportional():
     import re
 
     svg = bar_chart([Point("a", "a", Decimal("100")), Point("b", "b", Decimal("50"))], currency="USD", title="t")
-    heights = [float(h) for h in re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)" rx="2"/>', svg)]
+    heights = [
+        float(h) for h in re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="([\d.]+)" rx="2"/>', svg)
+    ]
     assert len(heights) == 2 and abs(heights[0] - 2 * heights[1]) < 0.2
 
 

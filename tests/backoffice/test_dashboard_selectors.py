@@ -1,4 +1,5 @@
 """The dashboard's figures: revenue and collections by month and currency, receivables, usage cost."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -30,14 +31,14 @@ def test_last_months_are_the_twelve_ending_with_this_one():
 
 def test_invoiced_sums_finalized_totals_by_month_and_currency(tenant, make_invoice):
     make_invoice(tenant, status="open", total="100.25", finalized_at=at("2026-03-01", "00:00"))
-    make_invoice(tenant, status="paid", total="50.10", finalized_at=at("2026-03-09", "23:59"),
-                 paid_at=at("2026-03-10"))
+    make_invoice(tenant, status="paid", total="50.10", finalized_at=at("2026-03-09", "23:59"), paid_at=at("2026-03-10"))
     make_invoice(tenant, status="uncollectible", total="10.00", finalized_at=at("2026-02-28", "23:59"))
     make_invoice(tenant, status="open", total="70.00", currency="EUR", finalized_at=at("2026-03-02"))
     make_invoice(tenant, status="void", total="999.00", finalized_at=at("2026-03-02"))  # voided: not revenue
     make_invoice(tenant, status="draft", total="555.00")  # not finalized
-    make_invoice(tenant, status="paid", total="33.00", finalized_at=at("2025-03-31", "23:00"),
-                 paid_at=at("2025-04-02"))  # 13 months ago: outside the chart
+    make_invoice(
+        tenant, status="paid", total="33.00", finalized_at=at("2025-03-31", "23:00"), paid_at=at("2025-04-02")
+    )  # 13 months ago: outside the chart
 
     invoiced = invoiced_by_month(now=NOW)
 
@@ -52,8 +53,14 @@ def test_invoiced_sums_finalized_totals_by_month_and_currency(tenant, make_invoi
 
 def test_collected_sums_amount_paid_by_paid_month(tenant, make_invoice):
     make_invoice(tenant, status="paid", total="80.00", finalized_at=at("2026-01-20"), paid_at=at("2026-02-03"))
-    make_invoice(tenant, status="paid", total="20.00", amount_paid="19.99", finalized_at=at("2026-02-20"),
-                 paid_at=at("2026-03-04"))
+    make_invoice(
+        tenant,
+        status="paid",
+        total="20.00",
+        amount_paid="19.99",
+        finalized_at=at("2026-02-20"),
+        paid_at=at("2026-03-04"),
+    )
     make_invoice(tenant, status="open", total="40.00", finalized_at=at("2026-03-01"))
 
     usd = {m.month: m.amount for m in collected_by_month(now=NOW)["USD"]}
@@ -66,12 +73,18 @@ def test_collected_sums_amount_paid_by_paid_month(tenant, make_invoice):
 def test_outstanding_and_overdue_are_open_invoices_amount_due(tenant, other_tenant, make_invoice):
     make_invoice(tenant, status="open", total="100.00", finalized_at=at("2026-01-01"), due_at=at("2026-01-31"))
     make_invoice(other_tenant, status="open", total="25.50", finalized_at=at("2026-03-01"), due_at=at("2026-03-31"))
-    make_invoice(tenant, status="open", total="7.00", currency="EUR", finalized_at=at("2026-01-01"),
-                 due_at=at("2026-02-01"))
-    make_invoice(tenant, status="paid", total="500.00", finalized_at=at("2026-01-01"), due_at=at("2026-01-31"),
-                 paid_at=at("2026-03-01"))
-    make_invoice(tenant, status="uncollectible", total="60.00", finalized_at=at("2025-11-01"),
-                 due_at=at("2025-12-01"))
+    make_invoice(
+        tenant, status="open", total="7.00", currency="EUR", finalized_at=at("2026-01-01"), due_at=at("2026-02-01")
+    )
+    make_invoice(
+        tenant,
+        status="paid",
+        total="500.00",
+        finalized_at=at("2026-01-01"),
+        due_at=at("2026-01-31"),
+        paid_at=at("2026-03-01"),
+    )
+    make_invoice(tenant, status="uncollectible", total="60.00", finalized_at=at("2025-11-01"), due_at=at("2025-12-01"))
 
     outstanding, overdue = receivables(now=NOW)
 
@@ -86,9 +99,16 @@ def test_usage_cost_per_day_is_the_daily_increase_of_each_periods_usage_cost(usa
     days = {d.day: d.amount for d in usage.days["USD"]}
     assert list(days) == [date(2026, 3, n) for n in range(1, 11)]
     assert days == {
-        date(2026, 3, 1): 0, date(2026, 3, 2): Decimal("1.50"), date(2026, 3, 3): Decimal("2.00"),
-        date(2026, 3, 4): 0, date(2026, 3, 5): 0, date(2026, 3, 6): Decimal("1.00"), date(2026, 3, 7): 0,
-        date(2026, 3, 8): 0, date(2026, 3, 9): 0, date(2026, 3, 10): Decimal("1.00"),
+        date(2026, 3, 1): 0,
+        date(2026, 3, 2): Decimal("1.50"),
+        date(2026, 3, 3): Decimal("2.00"),
+        date(2026, 3, 4): 0,
+        date(2026, 3, 5): 0,
+        date(2026, 3, 6): Decimal("1.00"),
+        date(2026, 3, 7): 0,
+        date(2026, 3, 8): 0,
+        date(2026, 3, 9): 0,
+        date(2026, 3, 10): Decimal("1.00"),
     }
     # The current period's usage cost equals the preview's usage lines, cent for cent.
     for sub in usage_scenario.values():
@@ -120,7 +140,9 @@ def test_usage_queries_do_not_grow_per_day_or_per_event(usage_scenario):
     assert len(more.captured_queries) == len(few.captured_queries)
     # 12,120 calls: (12,120 − 5,000) × 0.0005 = 3.56; each of 4–9 March gained 0.01 (plus globex's 1.00 on the 6th).
     assert usage.current_usage[usage_scenario["acme"].pk] == Decimal("3.56")
-    assert [d.amount for d in usage.days["USD"]][3:9] == [Decimal("0.01")] * 2 + [Decimal("1.01")] + [Decimal("0.01")] * 3
+    assert [d.amount for d in usage.days["USD"]][3:9] == [Decimal("0.01")] * 2 + [Decimal("1.01")] + [
+        Decimal("0.01")
+    ] * 3
 
 
 def test_dashboard_summary_with_no_data_is_all_zero(db):

@@ -1,4 +1,5 @@
 """The tenant admin: subscription, credit balance and invoice link per tenant, bounded queries, inlines."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -26,7 +27,7 @@ def admin_client_(client, db):
 
 def _tenant_row(page: str, tenant_id: str) -> str:
     start = page.index(f'href="/admin/billing/tenant/{tenant_id}/change/"')
-    return page[start:page.index("</tr>", start)]
+    return page[start : page.index("</tr>", start)]
 
 
 def test_the_list_shows_tax_rate_subscription_credits_and_a_link_to_the_invoices(admin_client_, catalog, make_invoice):
@@ -34,8 +35,13 @@ def test_the_list_shows_tax_rate_subscription_credits_and_a_link_to_the_invoices
     Tenant.objects.filter(id="acme").update(tax_rate=Decimal("0.2"), stripe_customer_id="cus_123")
     now = timezone.now()
     CreditGrant.objects.create(tenant_id="acme", amount=Decimal("30"), remaining=Decimal("25.50"), currency="USD")
-    CreditGrant.objects.create(tenant_id="acme", amount=Decimal("10"), remaining=Decimal("10"), currency="USD",
-                               expires_at=now - timedelta(days=1))  # expired: not available
+    CreditGrant.objects.create(
+        tenant_id="acme",
+        amount=Decimal("10"),
+        remaining=Decimal("10"),
+        currency="USD",
+        expires_at=now - timedelta(days=1),
+    )  # expired: not available
     CreditGrant.objects.create(tenant_id="acme", amount=Decimal("7"), remaining=Decimal("7"), currency="EUR")
     tenant = sub.tenant
     for _ in range(3):
@@ -56,8 +62,12 @@ def test_the_list_shows_tax_rate_subscription_credits_and_a_link_to_the_invoices
 def test_the_list_runs_the_same_number_of_queries_for_more_tenants(admin_client_, catalog, make_invoice):
     def add(n):
         for i in range(n):
-            sub = subscribe(f"t{len(Tenant.objects.all())}-{i}", "starter", started=at("2026-01-01"),
-                            period=(at("2026-03-01"), at("2026-04-01")))
+            sub = subscribe(
+                f"t{len(Tenant.objects.all())}-{i}",
+                "starter",
+                started=at("2026-01-01"),
+                period=(at("2026-03-01"), at("2026-04-01")),
+            )
             make_invoice(sub.tenant, status="open", total="5.00", finalized_at=at("2026-03-01"))
             CreditGrant.objects.create(tenant=sub.tenant, amount=1, remaining=1, currency="USD")
 
@@ -74,8 +84,14 @@ def test_the_list_runs_the_same_number_of_queries_for_more_tenants(admin_client_
 def test_the_change_page_shows_the_ten_newest_invoices_and_the_subscription(admin_client_, catalog, make_invoice):
     sub = subscribe("acme", "pro", started=at("2025-01-01"), period=(at("2026-03-01"), at("2026-04-01")))
     invoices = [
-        make_invoice(sub.tenant, status="paid", total=f"{n}.00", finalized_at=at("2026-02-01"),
-                     paid_at=at("2026-02-02"), period_start=at("2025-01-01") + timedelta(days=31 * n))
+        make_invoice(
+            sub.tenant,
+            status="paid",
+            total=f"{n}.00",
+            finalized_at=at("2026-02-01"),
+            paid_at=at("2026-02-02"),
+            period_start=at("2025-01-01") + timedelta(days=31 * n),
+        )
         for n in range(1, 13)
     ]
     CreditGrant.objects.create(tenant_id="acme", amount=Decimal("12"), remaining=Decimal("12"), currency="USD")
@@ -93,8 +109,13 @@ def test_saving_a_tenant_with_invoices_keeps_them_and_changes_the_tax_rate(admin
     for n in range(12):
         make_invoice(sub.tenant, status="open", total="1.00", finalized_at=at("2026-02-01"))
     page = admin_client_.get("/admin/billing/tenant/acme/change/")
-    data = {"name": "Acme Corp", "email": "billing@acme.example", "address": "", "tax_rate": "0.19",
-            "stripe_customer_id": ""}
+    data = {
+        "name": "Acme Corp",
+        "email": "billing@acme.example",
+        "address": "",
+        "tax_rate": "0.19",
+        "stripe_customer_id": "",
+    }
     # The management forms of the inlines, as the page rendered them.
     for formset in page.context["inline_admin_formsets"]:
         mf = formset.formset.management_form

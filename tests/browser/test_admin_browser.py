@@ -5,6 +5,7 @@ with Selenium against pytest-django's live server. Screenshots of the dashboard 
 page are saved under .artifacts/. Skipped, with a message saying how to get the browser, only when
 /usr/bin/chromium or /usr/bin/chromedriver is missing.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _missing_browser() -> str | None:
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
     if missing:
-        return (f"real-browser test skipped: {' and '.join(missing)} not installed "
-                "(run scripts/ensure_chromium.sh as root, or apt-get install chromium chromium-driver)")
+        return (
+            f"real-browser test skipped: {' and '.join(missing)} not installed "
+            "(run scripts/ensure_chromium.sh as root, or apt-get install chromium chromium-driver)"
+        )
     return None
 
 
@@ -41,9 +44,17 @@ def browser():
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1440,1000"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1440,1000",
+    ):
         options.add_argument(arg)
     options.binary_location = CHROMIUM
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -78,15 +89,33 @@ def billing_data(catalog):
     current = period_containing(started, "month", now)
     tenant = Tenant.objects.create(id="acme", name="Acme Corp", tax_rate=Decimal("0.1"))
     sub = Subscription.objects.create(
-        tenant=tenant, plan_id="starter", status="active", currency="USD", started_at=started,
-        current_period_start=current[0], current_period_end=current[1], invoiced_through=started,
+        tenant=tenant,
+        plan_id="starter",
+        status="active",
+        currency="USD",
+        started_at=started,
+        current_period_start=current[0],
+        current_period_end=current[1],
+        invoiced_through=started,
     )
-    usage_ingest(tenant_id="acme", now=now, events=[
-        {"event_id": "e1", "metric": "api_calls", "quantity": "12000",
-         "timestamp": (started + timedelta(days=3)).isoformat()},
-        {"event_id": "e2", "metric": "api_calls", "quantity": "9000",
-         "timestamp": (now - timedelta(hours=2)).isoformat()},
-    ])
+    usage_ingest(
+        tenant_id="acme",
+        now=now,
+        events=[
+            {
+                "event_id": "e1",
+                "metric": "api_calls",
+                "quantity": "12000",
+                "timestamp": (started + timedelta(days=3)).isoformat(),
+            },
+            {
+                "event_id": "e2",
+                "metric": "api_calls",
+                "quantity": "9000",
+                "timestamp": (now - timedelta(hours=2)).isoformat(),
+            },
+        ],
+    )
     invoice = invoice_generate_for_period(subscription=sub, period_start=started, period_end=first_end)
     assert invoice.status == Invoice.Status.DRAFT and invoice.lines.count() >= 2
     return {"invoice": invoice, "tenant": tenant}
@@ -116,7 +145,8 @@ def test_finance_user_finalizes_an_invoice_and_downloads_its_pdf(browser, live_s
     assert "Billing back office" in browser.title
     assert browser.find_element(By.CSS_SELECTOR, "[data-card=usage] .bo-card-value").text.startswith("USD ")
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-revenue svg") and browser.find_elements(
-        By.CSS_SELECTOR, "#chart-usage svg.bo-chart")
+        By.CSS_SELECTOR, "#chart-usage svg.bo-chart"
+    )
     assert browser.find_element(By.CSS_SELECTOR, "#top-tenants tr[data-tenant=acme]")
     _screenshot(browser, "dashboard.png")
 
@@ -151,4 +181,4 @@ def test_finance_user_finalizes_an_invoice_and_downloads_its_pdf(browser, live_s
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
-    assert f'{invoice.number}.pdf' in response.headers.get("Content-Disposition", "")
+    assert f"{invoice.number}.pdf" in response.headers.get("Content-Disposition", "")

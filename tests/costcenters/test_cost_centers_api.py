@@ -1,4 +1,5 @@
 """Cost centers: CRUD, validation, roles, tenant isolation and soft delete (contract section 8)."""
+
 import pytest
 
 from costcenters.models import CostCenter
@@ -19,8 +20,7 @@ def error(response):
 
 
 def test_tenant_creates_its_cost_center(api, tenant):
-    r = create(api("tenant", "acme"), budget="1500.5", currency="usd", owner_email="cto@acme.test",
-               description="R&D")
+    r = create(api("tenant", "acme"), budget="1500.5", currency="usd", owner_email="cto@acme.test", description="R&D")
     assert r.status_code == 201, r.content
     body = r.json()
     assert body["tenant_id"] == "acme"
@@ -28,8 +28,18 @@ def test_tenant_creates_its_cost_center(api, tenant):
     assert body["budget"] == "1500.50" and body["currency"] == "USD"
     assert body["owner_email"] == "cto@acme.test"
     assert body["created_at"].endswith("Z") and body["updated_at"].endswith("Z")
-    assert set(body) == {"id", "tenant_id", "code", "name", "description", "budget", "currency", "owner_email",
-                         "created_at", "updated_at"}
+    assert set(body) == {
+        "id",
+        "tenant_id",
+        "code",
+        "name",
+        "description",
+        "budget",
+        "currency",
+        "owner_email",
+        "created_at",
+        "updated_at",
+    }
 
 
 def test_budget_is_optional_and_shown_in_its_currency(finance, tenant):
@@ -113,13 +123,28 @@ def test_get_is_scoped_to_the_callers_tenant(api, finance, tenant, other_tenant)
 def test_put_changes_everything_but_the_tenant(api, tenant, other_tenant):
     acme = api("tenant", "acme")
     cc = create(acme, budget="100").json()
-    r = acme.put(f"{URL}/{cc['id']}", {"tenant_id": "acme", "code": "eng2", "name": "Eng", "budget": "250.25",
-                                       "currency": "EUR", "owner_email": "a@b.test", "description": "d"},
-                 format="json")
+    r = acme.put(
+        f"{URL}/{cc['id']}",
+        {
+            "tenant_id": "acme",
+            "code": "eng2",
+            "name": "Eng",
+            "budget": "250.25",
+            "currency": "EUR",
+            "owner_email": "a@b.test",
+            "description": "d",
+        },
+        format="json",
+    )
     assert r.status_code == 200, r.content
     body = r.json()
     assert (body["code"], body["name"], body["budget"], body["currency"], body["owner_email"]) == (
-        "eng2", "Eng", "250.25", "EUR", "a@b.test")
+        "eng2",
+        "Eng",
+        "250.25",
+        "EUR",
+        "a@b.test",
+    )
     # Fields left out keep their value.
     r = acme.put(f"{URL}/{cc['id']}", {"name": "Engineering"}, format="json")
     assert r.json()["code"] == "eng2" and r.json()["budget"] == "250.25"
@@ -159,12 +184,18 @@ def test_delete_is_soft_and_hides_the_cost_center(api, tenant):
 def test_usage_may_name_a_live_cost_center_and_history_survives_deletion(api, finance, tenant, catalog):
     acme = api("tenant", "acme")
     cc = create(acme).json()
-    r = acme.post("/api/v1/billing/tenants/acme/usage",
-                  {"event_id": "e1", "metric": "api_calls", "quantity": 5, "cost_center": "eng"}, format="json")
+    r = acme.post(
+        "/api/v1/billing/tenants/acme/usage",
+        {"event_id": "e1", "metric": "api_calls", "quantity": 5, "cost_center": "eng"},
+        format="json",
+    )
     assert r.status_code == 201, r.content
     acme.delete(f"{URL}/{cc['id']}")
-    r = acme.post("/api/v1/billing/tenants/acme/usage",
-                  {"event_id": "e2", "metric": "api_calls", "quantity": 5, "cost_center": "eng"}, format="json")
+    r = acme.post(
+        "/api/v1/billing/tenants/acme/usage",
+        {"event_id": "e2", "metric": "api_calls", "quantity": 5, "cost_center": "eng"},
+        format="json",
+    )
     assert r.status_code == 400 and error(r)["attr"] == "cost_center"
     summary = acme.get("/api/v1/billing/tenants/acme/usage/summary?group_by=cost_center&metric=api_calls").json()
     assert [(row["cost_center"], row["quantity"]) for row in summary["results"]] == [("eng", "5")]

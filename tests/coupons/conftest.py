@@ -1,26 +1,34 @@
 """Helpers of the coupon tests: live subscriptions made directly, coupons made through the service."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
-
-from billing.models import Plan, Subscription, SubscriptionPlanSpan, Tenant
 from django.utils import timezone
 
+from billing.models import Plan, Subscription, SubscriptionPlanSpan, Tenant
 from billing.pricing import period_containing
 
 
-def make_subscription(tenant_id: str, plan_id: str = "pro", status: str = "active",
-                      started_at: datetime | None = None) -> Subscription:
+def make_subscription(
+    tenant_id: str, plan_id: str = "pro", status: str = "active", started_at: datetime | None = None
+) -> Subscription:
     """Return a live subscription of `tenant_id` on `plan_id` (tenant created if needed)."""
     tenant, _ = Tenant.objects.get_or_create(id=tenant_id, defaults={"name": tenant_id})
     plan = Plan.objects.get(pk=plan_id)
     start = started_at or datetime(2026, 1, 1, tzinfo=dt_timezone.utc)
     period_start, period_end = period_containing(start, plan.interval, max(start, timezone.now()))
     sub = Subscription.objects.create(
-        tenant=tenant, plan=plan, status=status, currency=plan.currency, started_at=start,
-        current_period_start=period_start, current_period_end=period_end, invoiced_through=start,
+        tenant=tenant,
+        plan=plan,
+        status=status,
+        currency=plan.currency,
+        started_at=start,
+        current_period_start=period_start,
+        current_period_end=period_end,
+        invoiced_through=start,
     )
     SubscriptionPlanSpan.objects.create(subscription=sub, plan=plan, start=start)
     return sub

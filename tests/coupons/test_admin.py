@@ -1,4 +1,5 @@
 """The back office: coupons with redemptions inline and a deactivate action; credit grants via the service."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -39,9 +40,16 @@ def test_coupon_admin_pages_and_deactivate_action(staff, subscribe, make_coupon)
 
 
 def test_coupon_admin_add_validates_terms(staff, catalog):
-    base = {"code": "adm-Good", "name": "", "duration": "repeating", "duration_in_periods": "2",
-            "applies_to_plans": '["pro"]', "active": "on", "redemptions-TOTAL_FORMS": "0",
-            "redemptions-INITIAL_FORMS": "0"}
+    base = {
+        "code": "adm-Good",
+        "name": "",
+        "duration": "repeating",
+        "duration_in_periods": "2",
+        "applies_to_plans": '["pro"]',
+        "active": "on",
+        "redemptions-TOTAL_FORMS": "0",
+        "redemptions-INITIAL_FORMS": "0",
+    }
     bad = staff.post("/admin/coupons/coupon/add/", {**base, "percent_off": "150"})
     assert bad.status_code == 200 and not Coupon.objects.exists()
     assert "percent_off must be greater than 0 and at most 100." in bad.content.decode()
@@ -56,14 +64,32 @@ def test_coupon_admin_add_validates_terms(staff, catalog):
 def test_credit_grant_admin_add_uses_service_rules(staff, subscribe):
     sub = subscribe("acme", "pro-eur")
     past = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%d")
-    bad = staff.post("/admin/billing/creditgrant/add/", {
-        "subscription": str(sub.pk), "amount": "5", "reason": "x", "expires_at_0": past, "expires_at_1": "00:00:00",
-        "applications-TOTAL_FORMS": "0", "applications-INITIAL_FORMS": "0"})
+    bad = staff.post(
+        "/admin/billing/creditgrant/add/",
+        {
+            "subscription": str(sub.pk),
+            "amount": "5",
+            "reason": "x",
+            "expires_at_0": past,
+            "expires_at_1": "00:00:00",
+            "applications-TOTAL_FORMS": "0",
+            "applications-INITIAL_FORMS": "0",
+        },
+    )
     assert bad.status_code == 200 and not CreditGrant.objects.exists()
     assert "expires_at must be in the future." in bad.content.decode()
-    ok = staff.post("/admin/billing/creditgrant/add/", {
-        "subscription": str(sub.pk), "amount": "7.25", "reason": "support", "expires_at_0": "", "expires_at_1": "",
-        "applications-TOTAL_FORMS": "0", "applications-INITIAL_FORMS": "0"})
+    ok = staff.post(
+        "/admin/billing/creditgrant/add/",
+        {
+            "subscription": str(sub.pk),
+            "amount": "7.25",
+            "reason": "support",
+            "expires_at_0": "",
+            "expires_at_1": "",
+            "applications-TOTAL_FORMS": "0",
+            "applications-INITIAL_FORMS": "0",
+        },
+    )
     assert ok.status_code == 302, ok.content.decode()[:2000]
     g = CreditGrant.objects.get()
     assert (g.tenant_id, g.currency, g.amount, g.remaining) == ("acme", "EUR", Decimal("7.25"), Decimal("7.25"))

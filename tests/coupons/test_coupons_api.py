@@ -1,4 +1,5 @@
 """POST/GET /coupons, GET /coupons/:id, deactivate: shapes, input rules, case-insensitive codes, roles."""
+
 import uuid
 
 import pytest
@@ -15,14 +16,38 @@ def err(r):
 
 
 def test_create_percent_coupon_shape(finance, catalog):
-    r = finance.post(URL, {"code": "Launch-2026", "name": "Launch", "percent_off": "12.5", "duration": "repeating",
-                           "duration_in_periods": 3, "max_redemptions": 100, "redeem_by": "2030-01-31",
-                           "applies_to_plans": ["pro", "business"]}, format="json")
+    r = finance.post(
+        URL,
+        {
+            "code": "Launch-2026",
+            "name": "Launch",
+            "percent_off": "12.5",
+            "duration": "repeating",
+            "duration_in_periods": 3,
+            "max_redemptions": 100,
+            "redeem_by": "2030-01-31",
+            "applies_to_plans": ["pro", "business"],
+        },
+        format="json",
+    )
     assert r.status_code == 201, r.json()
     c = r.json()
-    assert set(c) == {"id", "code", "name", "percent_off", "amount_off", "currency", "duration",
-                      "duration_in_periods", "max_redemptions", "times_redeemed", "redeem_by",
-                      "applies_to_plans", "active", "created_at"}
+    assert set(c) == {
+        "id",
+        "code",
+        "name",
+        "percent_off",
+        "amount_off",
+        "currency",
+        "duration",
+        "duration_in_periods",
+        "max_redemptions",
+        "times_redeemed",
+        "redeem_by",
+        "applies_to_plans",
+        "active",
+        "created_at",
+    }
     assert c["code"] == "Launch-2026" and c["percent_off"] == "12.5" and c["amount_off"] is None
     assert c["currency"] is None and c["duration"] == "repeating" and c["duration_in_periods"] == 3
     assert c["max_redemptions"] == 100 and c["times_redeemed"] == 0 and c["active"] is True
@@ -41,33 +66,45 @@ def test_create_amount_coupon_with_currency(finance, catalog):
     assert jpy["amount_off"] == "500" and jpy["duration"] == "once"
 
 
-@pytest.mark.parametrize("body,attr,code", [
-    ({"code": "ab", "percent_off": "10"}, "code", "invalid"),
-    ({"code": "x" * 65, "percent_off": "10"}, "code", "invalid"),
-    ({"code": "has space", "percent_off": "10"}, "code", "invalid"),
-    ({"code": "emoji✓", "percent_off": "10"}, "code", "invalid"),
-    ({"code": "NONE1"}, "percent_off", "discount_kind"),
-    ({"code": "BOTH1", "percent_off": "10", "amount_off": "5", "currency": "USD"}, "percent_off", "discount_kind"),
-    ({"code": "ZERO1", "percent_off": "0"}, "percent_off", "out_of_range"),
-    ({"code": "OVER1", "percent_off": "100.01"}, "percent_off", "out_of_range"),
-    ({"code": "NEG1", "percent_off": "-5"}, "percent_off", "out_of_range"),
-    ({"code": "NOCUR", "amount_off": "5"}, "currency", "invalid_currency"),
-    ({"code": "BADCUR", "amount_off": "5", "currency": "XYZ"}, "currency", "invalid_currency"),
-    ({"code": "CENTS", "amount_off": "5.001", "currency": "USD"}, "amount_off", "max_decimal_places"),
-    ({"code": "YENC", "amount_off": "5.5", "currency": "JPY"}, "amount_off", "max_decimal_places"),
-    ({"code": "NEGAMT", "amount_off": "-1", "currency": "USD"}, "amount_off", "out_of_range"),
-    ({"code": "REP1", "percent_off": "10", "duration": "repeating"}, "duration_in_periods", "required"),
-    ({"code": "REP0", "percent_off": "10", "duration": "repeating", "duration_in_periods": 0},
-     "duration_in_periods", "min_value"),
-    ({"code": "ONCE3", "percent_off": "10", "duration": "once", "duration_in_periods": 3},
-     "duration_in_periods", "invalid"),
-    ({"code": "DUR1", "percent_off": "10", "duration": "weekly"}, "duration", "invalid_choice"),
-    ({"code": "MAX0", "percent_off": "10", "max_redemptions": 0}, "max_redemptions", "min_value"),
-    ({"code": "PLANX", "percent_off": "10", "applies_to_plans": ["pro", "nope"]}, "applies_to_plans.1",
-     "does_not_exist"),
-    ({"code": "DATE1", "percent_off": "10", "redeem_by": "soon"}, "redeem_by", "invalid_datetime"),
-    ({"code": "TYPE1", "percent_off": "ten"}, "percent_off", "invalid"),
-])
+@pytest.mark.parametrize(
+    "body,attr,code",
+    [
+        ({"code": "ab", "percent_off": "10"}, "code", "invalid"),
+        ({"code": "x" * 65, "percent_off": "10"}, "code", "invalid"),
+        ({"code": "has space", "percent_off": "10"}, "code", "invalid"),
+        ({"code": "emoji✓", "percent_off": "10"}, "code", "invalid"),
+        ({"code": "NONE1"}, "percent_off", "discount_kind"),
+        ({"code": "BOTH1", "percent_off": "10", "amount_off": "5", "currency": "USD"}, "percent_off", "discount_kind"),
+        ({"code": "ZERO1", "percent_off": "0"}, "percent_off", "out_of_range"),
+        ({"code": "OVER1", "percent_off": "100.01"}, "percent_off", "out_of_range"),
+        ({"code": "NEG1", "percent_off": "-5"}, "percent_off", "out_of_range"),
+        ({"code": "NOCUR", "amount_off": "5"}, "currency", "invalid_currency"),
+        ({"code": "BADCUR", "amount_off": "5", "currency": "XYZ"}, "currency", "invalid_currency"),
+        ({"code": "CENTS", "amount_off": "5.001", "currency": "USD"}, "amount_off", "max_decimal_places"),
+        ({"code": "YENC", "amount_off": "5.5", "currency": "JPY"}, "amount_off", "max_decimal_places"),
+        ({"code": "NEGAMT", "amount_off": "-1", "currency": "USD"}, "amount_off", "out_of_range"),
+        ({"code": "REP1", "percent_off": "10", "duration": "repeating"}, "duration_in_periods", "required"),
+        (
+            {"code": "REP0", "percent_off": "10", "duration": "repeating", "duration_in_periods": 0},
+            "duration_in_periods",
+            "min_value",
+        ),
+        (
+            {"code": "ONCE3", "percent_off": "10", "duration": "once", "duration_in_periods": 3},
+            "duration_in_periods",
+            "invalid",
+        ),
+        ({"code": "DUR1", "percent_off": "10", "duration": "weekly"}, "duration", "invalid_choice"),
+        ({"code": "MAX0", "percent_off": "10", "max_redemptions": 0}, "max_redemptions", "min_value"),
+        (
+            {"code": "PLANX", "percent_off": "10", "applies_to_plans": ["pro", "nope"]},
+            "applies_to_plans.1",
+            "does_not_exist",
+        ),
+        ({"code": "DATE1", "percent_off": "10", "redeem_by": "soon"}, "redeem_by", "invalid_datetime"),
+        ({"code": "TYPE1", "percent_off": "ten"}, "percent_off", "invalid"),
+    ],
+)
 def test_create_rejects_bad_input(finance, catalog, body, attr, code):
     r = finance.post(URL, body, format="json")
     assert r.status_code == 400, r.json()
@@ -132,8 +169,13 @@ def test_coupon_endpoints_in_schema(finance):
     r = finance.get("/api/schema?format=json")
     assert r.status_code == 200
     paths = r.json()["paths"]
-    for p in ("/api/v1/billing/coupons", "/api/v1/billing/coupons/validate", "/api/v1/billing/coupons/redeem",
-              "/api/v1/billing/coupons/{coupon_id}", "/api/v1/billing/coupons/{coupon_id}/deactivate",
-              "/api/v1/billing/subscriptions/{subscription_id}/discount",
-              "/api/v1/billing/subscriptions/{subscription_id}/credits"):
+    for p in (
+        "/api/v1/billing/coupons",
+        "/api/v1/billing/coupons/validate",
+        "/api/v1/billing/coupons/redeem",
+        "/api/v1/billing/coupons/{coupon_id}",
+        "/api/v1/billing/coupons/{coupon_id}/deactivate",
+        "/api/v1/billing/subscriptions/{subscription_id}/discount",
+        "/api/v1/billing/subscriptions/{subscription_id}/credits",
+    ):
         assert p in paths, p

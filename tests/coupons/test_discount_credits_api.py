@@ -1,4 +1,5 @@
 """POST /subscriptions/:id/discount (coupon code or ad hoc) and POST /subscriptions/:id/credits."""
+
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -48,8 +49,9 @@ def test_finance_ad_hoc_discount_replaces_coupon_discount(finance, subscribe, ma
     make_coupon("CPN1", duration="forever")
     assert finance.post(discount_url(sub), {"coupon_code": "cpn1"}, format="json").status_code == 200
     old = Discount.objects.get(active=True)
-    r = finance.post(discount_url(sub), {"amount_off": "12.5", "duration": "repeating", "duration_in_periods": 3},
-                     format="json")
+    r = finance.post(
+        discount_url(sub), {"amount_off": "12.5", "duration": "repeating", "duration_in_periods": 3}, format="json"
+    )
     assert r.status_code == 200, r.json()
     shown = r.json()["discount"]
     assert shown["amount_off"] == "12.50" and shown["currency"] == "USD" and "coupon_code" not in shown
@@ -64,17 +66,20 @@ def test_finance_ad_hoc_discount_replaces_coupon_discount(finance, subscribe, ma
     assert Discount.objects.filter(subscription=sub).count() == 3
 
 
-@pytest.mark.parametrize("body,attr,code", [
-    ({"percent_off": "10"}, "duration", "required"),
-    ({"percent_off": "150", "duration": "once"}, "percent_off", "out_of_range"),
-    ({"percent_off": "10", "amount_off": "5", "duration": "once"}, "percent_off", "discount_kind"),
-    ({"amount_off": "0.001", "duration": "once"}, "amount_off", "max_decimal_places"),
-    ({"amount_off": "0", "duration": "forever"}, "amount_off", "out_of_range"),
-    ({"percent_off": "10", "duration": "repeating"}, "duration_in_periods", "required"),
-    ({"duration": "forever"}, "percent_off", "discount_kind"),
-    ({}, "coupon_code", "required"),
-    ({"coupon_code": "X1", "percent_off": "10", "duration": "once"}, "percent_off", "invalid"),
-])
+@pytest.mark.parametrize(
+    "body,attr,code",
+    [
+        ({"percent_off": "10"}, "duration", "required"),
+        ({"percent_off": "150", "duration": "once"}, "percent_off", "out_of_range"),
+        ({"percent_off": "10", "amount_off": "5", "duration": "once"}, "percent_off", "discount_kind"),
+        ({"amount_off": "0.001", "duration": "once"}, "amount_off", "max_decimal_places"),
+        ({"amount_off": "0", "duration": "forever"}, "amount_off", "out_of_range"),
+        ({"percent_off": "10", "duration": "repeating"}, "duration_in_periods", "required"),
+        ({"duration": "forever"}, "percent_off", "discount_kind"),
+        ({}, "coupon_code", "required"),
+        ({"coupon_code": "X1", "percent_off": "10", "duration": "once"}, "percent_off", "invalid"),
+    ],
+)
 def test_ad_hoc_discount_validation(finance, subscribe, body, attr, code):
     sub = subscribe("acme")
     r = finance.post(discount_url(sub), body, format="json")
@@ -110,8 +115,11 @@ def test_discount_on_canceled_subscription_is_409(finance, subscribe):
 def test_finance_grants_credits(finance, subscribe):
     sub = subscribe("acme", "pro-eur")
     expires = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
-    r = finance.post(credits_url(sub), {"amount": "25.5", "reason": "Outage refund",
-                                        "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}, format="json")
+    r = finance.post(
+        credits_url(sub),
+        {"amount": "25.5", "reason": "Outage refund", "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        format="json",
+    )
     assert r.status_code == 201, r.json()
     g = r.json()
     assert set(g) == {"id", "amount", "remaining", "currency", "reason", "expires_at", "created_at"}
@@ -124,21 +132,31 @@ def test_finance_grants_credits(finance, subscribe):
     shown = finance.get("/api/v1/billing/tenants/acme/subscription").json()
     assert shown["credit_balance"] == "35.50"
     # An expired grant (made directly: the API refuses past expiries) is not in the balance.
-    CreditGrant.objects.create(tenant_id="acme", subscription=sub, amount=Decimal("99"), remaining=Decimal("99"),
-                               currency="EUR", reason="old", expires_at=timezone.now() - timedelta(seconds=1))
+    CreditGrant.objects.create(
+        tenant_id="acme",
+        subscription=sub,
+        amount=Decimal("99"),
+        remaining=Decimal("99"),
+        currency="EUR",
+        reason="old",
+        expires_at=timezone.now() - timedelta(seconds=1),
+    )
     assert finance.get("/api/v1/billing/tenants/acme/subscription").json()["credit_balance"] == "35.50"
 
 
-@pytest.mark.parametrize("body,attr,code", [
-    ({"amount": "0", "reason": "x"}, "amount", "out_of_range"),
-    ({"amount": "-5", "reason": "x"}, "amount", "out_of_range"),
-    ({"amount": "1.005", "reason": "x"}, "amount", "max_decimal_places"),
-    ({"amount": "abc", "reason": "x"}, "amount", "invalid"),
-    ({"reason": "x"}, "amount", "required"),
-    ({"amount": "5"}, "reason", "required"),
-    ({"amount": "5", "reason": "x", "expires_at": "2020-01-01"}, "expires_at", "in_past"),
-    ({"amount": "5", "reason": "x", "expires_at": "tomorrow"}, "expires_at", "invalid_datetime"),
-])
+@pytest.mark.parametrize(
+    "body,attr,code",
+    [
+        ({"amount": "0", "reason": "x"}, "amount", "out_of_range"),
+        ({"amount": "-5", "reason": "x"}, "amount", "out_of_range"),
+        ({"amount": "1.005", "reason": "x"}, "amount", "max_decimal_places"),
+        ({"amount": "abc", "reason": "x"}, "amount", "invalid"),
+        ({"reason": "x"}, "amount", "required"),
+        ({"amount": "5"}, "reason", "required"),
+        ({"amount": "5", "reason": "x", "expires_at": "2020-01-01"}, "expires_at", "in_past"),
+        ({"amount": "5", "reason": "x", "expires_at": "tomorrow"}, "expires_at", "invalid_datetime"),
+    ],
+)
 def test_credit_validation(finance, subscribe, body, attr, code):
     sub = subscribe("acme")
     r = finance.post(credits_url(sub), body, format="json")
@@ -156,15 +174,17 @@ def test_credits_are_finance_only(api, subscribe):
 
 
 def test_finance_credits_unknown_subscription_is_404(finance, catalog):
-    r = finance.post(f"/api/v1/billing/subscriptions/{uuid.uuid4()}/credits", {"amount": "5", "reason": "x"},
-                     format="json")
+    r = finance.post(
+        f"/api/v1/billing/subscriptions/{uuid.uuid4()}/credits", {"amount": "5", "reason": "x"}, format="json"
+    )
     assert r.status_code == 404 and err(r)["code"] == "not_found"
 
 
 def test_coupon_code_at_subscription_creation(api, make_coupon, tenant):
     c = make_coupon("NEWBIE", amount_off="10", currency="USD", duration="repeating", duration_in_periods=2)
-    r = api("tenant", "acme").post("/api/v1/billing/tenants/acme/subscriptions",
-                                   {"plan_id": "starter", "coupon_code": "newbie"}, format="json")
+    r = api("tenant", "acme").post(
+        "/api/v1/billing/tenants/acme/subscriptions", {"plan_id": "starter", "coupon_code": "newbie"}, format="json"
+    )
     assert r.status_code == 201, r.json()
     body = r.json()
     assert body["discount"]["coupon_code"] == "NEWBIE" and body["discount"]["amount_off"] == "10.00"

@@ -1,6 +1,8 @@
 """Discount durations and credits around finalize and void: the bookkeeping services directly, then
 through the invoice services over consecutive periods."""
-from datetime import datetime, timedelta, timezone as dt_timezone
+
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
@@ -19,15 +21,19 @@ pytestmark = pytest.mark.django_db
 JULY = datetime(2026, 7, 1, tzinfo=dt_timezone.utc)
 
 
-@pytest.mark.parametrize("duration,periods,applies", [
-    ("once", None, [True, False, False]),
-    ("repeating", 2, [True, True, False]),
-    ("forever", None, [True, True, True]),
-])
+@pytest.mark.parametrize(
+    "duration,periods,applies",
+    [
+        ("once", None, [True, False, False]),
+        ("repeating", 2, [True, True, False]),
+        ("forever", None, [True, True, True]),
+    ],
+)
 def test_discount_bookkeeping_over_three_invoices(subscribe, duration, periods, applies):
     sub = subscribe("acme")
-    discount = discount_apply(subscription=sub, percent_off=Decimal("10"), duration=duration,
-                              duration_in_periods=periods)
+    discount = discount_apply(
+        subscription=sub, percent_off=Decimal("10"), duration=duration, duration_in_periods=periods
+    )
     seen = []
     for _ in range(3):
         current = discount_for_next_invoice(subscription_id=sub.pk)
@@ -46,29 +52,49 @@ def test_discount_bookkeeping_over_three_invoices(subscribe, duration, periods, 
 
 
 def _invoice(sub, start):
-    return Invoice.objects.create(tenant_id=sub.tenant_id, subscription=sub, currency=sub.currency,
-                                  period_start=start, period_end=start + timedelta(days=30), status="open")
+    return Invoice.objects.create(
+        tenant_id=sub.tenant_id,
+        subscription=sub,
+        currency=sub.currency,
+        period_start=start,
+        period_end=start + timedelta(days=30),
+        status="open",
+    )
 
 
 def test_credits_consumed_oldest_expiring_first_and_restored(subscribe):
     sub = subscribe("acme")
     now = timezone.now()
-    later = credit_grant_create(subscription=sub, amount=Decimal("10"), reason="later",
-                                expires_at=now + timedelta(days=10))
-    sooner = credit_grant_create(subscription=sub, amount=Decimal("4"), reason="sooner",
-                                 expires_at=now + timedelta(days=5))
+    later = credit_grant_create(
+        subscription=sub, amount=Decimal("10"), reason="later", expires_at=now + timedelta(days=10)
+    )
+    sooner = credit_grant_create(
+        subscription=sub, amount=Decimal("4"), reason="sooner", expires_at=now + timedelta(days=5)
+    )
     never = credit_grant_create(subscription=sub, amount=Decimal("20"), reason="never")
-    expired = CreditGrant.objects.create(tenant_id="acme", amount=Decimal("50"), remaining=Decimal("50"),
-                                         currency="USD", reason="expired", expires_at=now - timedelta(days=1))
-    euros = CreditGrant.objects.create(tenant_id="acme", amount=Decimal("100"), remaining=Decimal("100"),
-                                       currency="EUR", reason="other currency")
+    expired = CreditGrant.objects.create(
+        tenant_id="acme",
+        amount=Decimal("50"),
+        remaining=Decimal("50"),
+        currency="USD",
+        reason="expired",
+        expires_at=now - timedelta(days=1),
+    )
+    euros = CreditGrant.objects.create(
+        tenant_id="acme", amount=Decimal("100"), remaining=Decimal("100"), currency="EUR", reason="other currency"
+    )
     assert credits_available(tenant_id="acme", currency="USD", at=now) == Decimal("34")
 
     invoice = _invoice(sub, JULY)
     assert credits_consume(invoice=invoice, amount=Decimal("20"), at=now) == Decimal("20")
     remaining = {g.reason: g.remaining for g in CreditGrant.objects.all()}
-    assert remaining == {"sooner": Decimal("0"), "later": Decimal("0"), "never": Decimal("14"),
-                         "expired": Decimal("50"), "other currency": Decimal("100")}
+    assert remaining == {
+        "sooner": Decimal("0"),
+        "later": Decimal("0"),
+        "never": Decimal("14"),
+        "expired": Decimal("50"),
+        "other currency": Decimal("100"),
+    }
     assert credits_available(tenant_id="acme", currency="USD", at=now) == Decimal("14")
 
     assert credits_restore(invoice=invoice) == Decimal("20")
@@ -78,14 +104,16 @@ def test_credits_consumed_oldest_expiring_first_and_restored(subscribe):
         assert grant.remaining == Decimal(left)
 
     # More than available: only unexpired USD credit is taken; after `later` expires it is skipped too.
-    assert credits_consume(invoice=_invoice(sub, JULY + timedelta(days=31)), amount=Decimal("100"), at=now) \
-        == Decimal("34")
+    assert credits_consume(invoice=_invoice(sub, JULY + timedelta(days=31)), amount=Decimal("100"), at=now) == Decimal(
+        "34"
+    )
     CreditGrant.objects.filter(pk=never.pk).update(remaining=Decimal("20"))
     CreditGrant.objects.filter(pk=later.pk).update(remaining=Decimal("10"))
     eleven_days = now + timedelta(days=11)
     assert credits_available(tenant_id="acme", currency="USD", at=eleven_days) == Decimal("20")
-    assert credits_consume(invoice=_invoice(sub, JULY + timedelta(days=62)), amount=Decimal("15"),
-                           at=eleven_days) == Decimal("15")
+    assert credits_consume(
+        invoice=_invoice(sub, JULY + timedelta(days=62)), amount=Decimal("15"), at=eleven_days
+    ) == Decimal("15")
     later.refresh_from_db()
     never.refresh_from_db()
     assert later.remaining == Decimal("10") and never.remaining == Decimal("5")
@@ -93,16 +121,20 @@ def test_credits_consumed_oldest_expiring_first_and_restored(subscribe):
 
 # --- through the invoice services (built by the invoice engineer) -------------------------------
 
+
 def _bill_period(invoices, tenant_id, start):
     invoice = invoices.invoice_generate(tenant_id=tenant_id, period_start=start)
     return invoices.invoice_finalize(invoice=invoice)
 
 
-@pytest.mark.parametrize("duration,periods,expected", [
-    ("once", None, ["5.00", "0.00", "0.00"]),
-    ("repeating", 2, ["5.00", "5.00", "0.00"]),
-    ("forever", None, ["5.00", "5.00", "5.00"]),
-])
+@pytest.mark.parametrize(
+    "duration,periods,expected",
+    [
+        ("once", None, ["5.00", "0.00", "0.00"]),
+        ("repeating", 2, ["5.00", "5.00", "0.00"]),
+        ("forever", None, ["5.00", "5.00", "5.00"]),
+    ],
+)
 def test_discount_durations_across_three_consecutive_invoices(finance, catalog, duration, periods, expected):
     invoices = pytest.importorskip("billing.services.invoices")
     sub = make_subscription("acme", "starter", started_at=JULY)
@@ -131,12 +163,20 @@ def test_credits_consumed_at_finalize_and_restored_at_void(finance, catalog):
     sub = make_subscription("acme", "starter", started_at=JULY)
     now = timezone.now()
     for amount, expires in (("10", now + timedelta(days=60)), ("5", None), ("3", now + timedelta(days=7))):
-        r = finance.post(f"/api/v1/billing/subscriptions/{sub.id}/credits",
-                         {"amount": amount, "reason": f"grant {amount}",
-                          **({"expires_at": expires.isoformat()} if expires else {})}, format="json")
+        r = finance.post(
+            f"/api/v1/billing/subscriptions/{sub.id}/credits",
+            {"amount": amount, "reason": f"grant {amount}", **({"expires_at": expires.isoformat()} if expires else {})},
+            format="json",
+        )
         assert r.status_code == 201, r.json()
-    CreditGrant.objects.create(tenant_id="acme", amount=Decimal("100"), remaining=Decimal("100"), currency="USD",
-                               reason="expired", expires_at=now - timedelta(hours=1))
+    CreditGrant.objects.create(
+        tenant_id="acme",
+        amount=Decimal("100"),
+        remaining=Decimal("100"),
+        currency="USD",
+        reason="expired",
+        expires_at=now - timedelta(hours=1),
+    )
     balance = lambda: finance.get("/api/v1/billing/tenants/acme/subscription").json()["credit_balance"]  # noqa: E731
     assert balance() == "18.00"
 
@@ -145,8 +185,12 @@ def test_credits_consumed_at_finalize_and_restored_at_void(finance, catalog):
     assert july.status == "open"
     assert fmt2(july.total) == "19.00" and fmt2(july.credits_applied) == "18.00" and fmt2(july.amount_due) == "1.00"
     left = {g.reason: g.remaining for g in CreditGrant.objects.all()}
-    assert left == {"grant 10": Decimal("0"), "grant 5": Decimal("0"), "grant 3": Decimal("0"),
-                    "expired": Decimal("100")}
+    assert left == {
+        "grant 10": Decimal("0"),
+        "grant 5": Decimal("0"),
+        "grant 3": Decimal("0"),
+        "expired": Decimal("100"),
+    }
     assert balance() == "0.00"
 
     # August: nothing left to apply (the expired grant never counts).
@@ -158,8 +202,12 @@ def test_credits_consumed_at_finalize_and_restored_at_void(finance, catalog):
     assert july.status == "void"
     assert balance() == "18.00"
     left = {g.reason: g.remaining for g in CreditGrant.objects.all()}
-    assert left == {"grant 10": Decimal("10"), "grant 5": Decimal("5"), "grant 3": Decimal("3"),
-                    "expired": Decimal("100")}
+    assert left == {
+        "grant 10": Decimal("10"),
+        "grant 5": Decimal("5"),
+        "grant 3": Decimal("3"),
+        "expired": Decimal("100"),
+    }
 
     # The reopened July period is invoiced again and takes the restored credits again.
     again = _bill_period(invoices, "acme", JULY)
@@ -172,8 +220,9 @@ def test_partial_credit_consumption_takes_soonest_expiring_first(finance, catalo
     sub = make_subscription("acme", "starter", started_at=JULY)
     now = timezone.now()
     never = credit_grant_create(subscription=sub, amount=Decimal("50"), reason="never")
-    soon = credit_grant_create(subscription=sub, amount=Decimal("12"), reason="soon",
-                               expires_at=now + timedelta(days=3))
+    soon = credit_grant_create(
+        subscription=sub, amount=Decimal("12"), reason="soon", expires_at=now + timedelta(days=3)
+    )
     july = _bill_period(invoices, "acme", JULY)
     assert july.status == "paid" and fmt2(july.credits_applied) == "19.00" and fmt2(july.amount_due) == "0.00"
     soon.refresh_from_db()

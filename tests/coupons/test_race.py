@@ -1,4 +1,5 @@
 """max_redemptions holds under concurrency: 20 tenants redeem a 5-use coupon at once, exactly 5 win."""
+
 import threading
 
 import pytest

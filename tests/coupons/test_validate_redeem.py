@@ -1,5 +1,6 @@
 """POST /coupons/validate and /coupons/redeem: every reason in the contract's order, codes in any case,
 plan eligibility, currency, expiry, deactivation, one redemption per tenant, roles."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -57,8 +58,9 @@ def test_expired_when_redeem_by_passed(finance, subscribe, make_coupon):
     assert reason_of(finance, code="PAST", tenant_id="acme") == "expired"
     assert reason_of(finance, code="FUTURE", tenant_id="acme") is None
     # Through the API too: a redeem_by in the past is accepted at create and then expired.
-    r = finance.post("/api/v1/billing/coupons", {"code": "GONE", "percent_off": "5", "redeem_by": "2020-01-01"},
-                     format="json")
+    r = finance.post(
+        "/api/v1/billing/coupons", {"code": "GONE", "percent_off": "5", "redeem_by": "2020-01-01"}, format="json"
+    )
     assert r.status_code == 201
     assert reason_of(finance, code="gone", tenant_id="acme") == "expired"
 
@@ -183,8 +185,7 @@ def test_redeem_without_live_subscription(finance, tenant, subscribe, make_coupo
     r = finance.post(REDEEM, {"code": "NOSUB", "tenant_id": "never-seen"}, format="json")
     assert r.status_code == 409 and r.json()["errors"][0]["code"] == "no_subscription"
     canceled = subscribe("acme", status="canceled")
-    r = finance.post(REDEEM, {"code": "NOSUB", "tenant_id": "acme", "subscription_id": str(canceled.id)},
-                     format="json")
+    r = finance.post(REDEEM, {"code": "NOSUB", "tenant_id": "acme", "subscription_id": str(canceled.id)}, format="json")
     assert r.status_code == 409 and r.json()["errors"][0]["code"] == "no_subscription"
     assert Coupon.objects.get(code="NOSUB").times_redeemed == 0 and not CouponRedemption.objects.exists()
 

@@ -1,4 +1,5 @@
 """Auth roles, token verification, tenant scoping and the one error shape."""
+
 import time
 
 import jwt
@@ -41,8 +42,11 @@ def test_tampered_token_is_401(catalog):
 
 
 def test_expired_token_is_401(catalog):
-    expired = jwt.encode({"sub": "x", "role": "finance", "exp": int(time.time()) - 10},
-                         settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+    expired = jwt.encode(
+        {"sub": "x", "role": "finance", "exp": int(time.time()) - 10},
+        settings.SIMPLE_JWT["SIGNING_KEY"],
+        algorithm="HS256",
+    )
     assert_error(bearer(expired).get("/api/v1/billing/plans"), 401, "token_not_valid")
 
 
@@ -57,8 +61,9 @@ def test_token_without_exp_or_role_is_401(catalog):
 
 def test_external_token_without_token_type_is_accepted(catalog):
     key = settings.SIMPLE_JWT["SIGNING_KEY"]
-    token = jwt.encode({"sub": "idp-1", "role": "tenant", "tenant_id": "acme", "exp": int(time.time()) + 60},
-                       key, algorithm="HS256")
+    token = jwt.encode(
+        {"sub": "idp-1", "role": "tenant", "tenant_id": "acme", "exp": int(time.time()) + 60}, key, algorithm="HS256"
+    )
     assert bearer(token).get("/api/v1/billing/plans").status_code == 200
 
 

@@ -1,4 +1,5 @@
 """Idempotency-Key: replay with the same body, 409 with another, per caller and path."""
+
 import pytest
 from django.contrib.auth.models import User
 
@@ -20,10 +21,12 @@ def test_same_key_same_body_replays_the_first_answer(anon, staff):
 
 
 def test_same_key_other_body_is_409(anon, staff):
-    anon.post("/api/v1/auth/token", {"username": "boss", "password": "pw-12345678"}, format="json",
-              HTTP_IDEMPOTENCY_KEY="k2")
-    r = anon.post("/api/v1/auth/token", {"username": "boss", "password": "other-pass"}, format="json",
-                  HTTP_IDEMPOTENCY_KEY="k2")
+    anon.post(
+        "/api/v1/auth/token", {"username": "boss", "password": "pw-12345678"}, format="json", HTTP_IDEMPOTENCY_KEY="k2"
+    )
+    r = anon.post(
+        "/api/v1/auth/token", {"username": "boss", "password": "other-pass"}, format="json", HTTP_IDEMPOTENCY_KEY="k2"
+    )
     assert r.status_code == 409
     assert r.json()["errors"][0]["code"] == "idempotency_key_reused"
 
@@ -57,8 +60,9 @@ def test_concurrent_requests_with_one_key_have_one_effect(catalog):
         client = make_client("service", sub="same-caller")
         start.wait()
         try:
-            r = client.post("/api/v1/billing/tenants/acme/usage/batch", body, format="json",
-                            HTTP_IDEMPOTENCY_KEY="batch-1")
+            r = client.post(
+                "/api/v1/billing/tenants/acme/usage/batch", body, format="json", HTTP_IDEMPOTENCY_KEY="batch-1"
+            )
             answers.append((r.status_code, r.json()))
         finally:
             connections.close_all()

@@ -1,4 +1,5 @@
 """GET /plans and /plans/:id, and load_catalog on good and bad files."""
+
 import json
 
 import pytest
@@ -31,12 +32,25 @@ def test_get_plan_shape(api, catalog):
     assert charges["api_calls"]["tiers"][1] == {"up_to": "1000000", "unit_price": "0.0004"}
     assert charges["api_calls"]["tiers"][2]["up_to"] is None
     # the contract's example, echoed as written: prices with at least the currency's places
-    assert charges["storage_gb"] == {"metric": "storage_gb", "model": "per_unit", "unit_price": "0.10", "free_units": "5"}
+    assert charges["storage_gb"] == {
+        "metric": "storage_gb",
+        "model": "per_unit",
+        "unit_price": "0.10",
+        "free_units": "5",
+    }
     assert charges["jobs"]["package_size"] == "100" and charges["jobs"]["package_price"] == "1.00"
-    assert charges["active_users"]["tiers"] == [{"up_to": "100", "unit_price": "2.00"}, {"up_to": None, "unit_price": "1.50"}]
+    assert charges["active_users"]["tiers"] == [
+        {"up_to": "100", "unit_price": "2.00"},
+        {"up_to": None, "unit_price": "1.50"},
+    ]
     metrics = {m["code"]: m for m in p["metrics"]}
-    assert metrics["active_users"] == {"code": "active_users", "name": "Active users", "unit": "user",
-                                       "aggregation": "unique_count", "field": "user_id"}
+    assert metrics["active_users"] == {
+        "code": "active_users",
+        "name": "Active users",
+        "unit": "user",
+        "aggregation": "unique_count",
+        "field": "user_id",
+    }
 
 
 def test_inactive_plan_is_gettable_but_not_listed(finance, catalog):
@@ -55,8 +69,16 @@ def write(tmp_path, data, name="catalog.json"):
 
 GOOD = {
     "metrics": [{"code": "calls", "name": "Calls", "unit": "call", "aggregation": "sum"}],
-    "plans": [{"id": "basic", "name": "Basic", "currency": "USD", "interval": "month", "base_price": "10.00",
-               "charges": [{"metric": "calls", "model": "per_unit", "unit_price": "0.01"}]}],
+    "plans": [
+        {
+            "id": "basic",
+            "name": "Basic",
+            "currency": "USD",
+            "interval": "month",
+            "base_price": "10.00",
+            "charges": [{"metric": "calls", "model": "per_unit", "unit_price": "0.01"}],
+        }
+    ],
 }
 
 
@@ -85,11 +107,32 @@ def test_load_catalog_yaml(tmp_path, db):
         (lambda d: d["plans"][0].update(currency="XXQ"), "not an ISO 4217"),
         (lambda d: d["plans"][0]["charges"][0].update(unit_price="-1"), "must not be negative"),
         (lambda d: d["plans"][0].update(base_price="-5"), "must not be negative"),
-        (lambda d: d["plans"][0]["charges"].__setitem__(0, {"metric": "calls", "model": "graduated", "tiers": [
-            {"up_to": "100", "unit_price": "1"}, {"up_to": "50", "unit_price": "0.5"}, {"up_to": None, "unit_price": "0.1"}]}),
-         "order"),
-        (lambda d: d["plans"][0]["charges"].__setitem__(0, {"metric": "calls", "model": "volume", "tiers": [
-            {"up_to": "100", "unit_price": "1"}, {"up_to": "200", "unit_price": "0.5"}]}), "open-ended"),
+        (
+            lambda d: d["plans"][0]["charges"].__setitem__(
+                0,
+                {
+                    "metric": "calls",
+                    "model": "graduated",
+                    "tiers": [
+                        {"up_to": "100", "unit_price": "1"},
+                        {"up_to": "50", "unit_price": "0.5"},
+                        {"up_to": None, "unit_price": "0.1"},
+                    ],
+                },
+            ),
+            "order",
+        ),
+        (
+            lambda d: d["plans"][0]["charges"].__setitem__(
+                0,
+                {
+                    "metric": "calls",
+                    "model": "volume",
+                    "tiers": [{"up_to": "100", "unit_price": "1"}, {"up_to": "200", "unit_price": "0.5"}],
+                },
+            ),
+            "open-ended",
+        ),
     ],
 )
 def test_load_catalog_rejects_bad_files_naming_the_item(tmp_path, db, mutate, message):

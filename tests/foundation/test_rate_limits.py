@@ -1,4 +1,5 @@
 """Rate limits are off by default; when configured per role, excess requests get 429 + Retry-After."""
+
 import pytest
 from django.core.cache import cache
 

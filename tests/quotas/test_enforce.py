@@ -1,4 +1,5 @@
 """Hard quotas refuse usage at ingestion: single, batch, and exactly under concurrent ingestion."""
+
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -17,14 +18,21 @@ USAGE = "/api/v1/billing/tenants/acme/usage"
 
 
 def hard_quota(limit, metric="api_calls", period="day", enforcement="hard", tenant_id="acme"):
-    return Quota.objects.create(tenant_id=tenant_id, metric_id=metric, limit=Decimal(limit), period=period,
-                                enforcement=enforcement)
+    return Quota.objects.create(
+        tenant_id=tenant_id, metric_id=metric, limit=Decimal(limit), period=period, enforcement=enforcement
+    )
 
 
 def write_usage(tenant_id, metric, quantity, at):
     """Insert one raw event and fold it into the hourly rollup, as the ingest does."""
-    UsageEvent.objects.create(tenant_id=tenant_id, event_id=f"e-{UsageEvent.objects.count()}", metric_id=metric,
-                              quantity=Decimal(quantity), timestamp=at, received_at=at)
+    UsageEvent.objects.create(
+        tenant_id=tenant_id,
+        event_id=f"e-{UsageEvent.objects.count()}",
+        metric_id=metric,
+        quantity=Decimal(quantity),
+        timestamp=at,
+        received_at=at,
+    )
     hour = at.replace(minute=0, second=0, microsecond=0)
     row, _ = UsageHourly.objects.get_or_create(tenant_id=tenant_id, metric_id=metric, hour=hour)
     row.quantity_sum += Decimal(quantity)
@@ -93,9 +101,15 @@ def test_soft_quota_never_refuses(api, tenant, catalog):
 def test_max_metric_quota_limits_the_peak(api, tenant, catalog):
     hard_quota("100", metric="storage_gb", period="month")
     acme = api("tenant", "acme")
-    assert acme.post(USAGE, {"event_id": "a", "metric": "storage_gb", "quantity": "100"}, format="json").status_code == 201
-    assert acme.post(USAGE, {"event_id": "b", "metric": "storage_gb", "quantity": "90"}, format="json").status_code == 201
-    assert acme.post(USAGE, {"event_id": "c", "metric": "storage_gb", "quantity": "101"}, format="json").status_code == 429
+    assert (
+        acme.post(USAGE, {"event_id": "a", "metric": "storage_gb", "quantity": "100"}, format="json").status_code == 201
+    )
+    assert (
+        acme.post(USAGE, {"event_id": "b", "metric": "storage_gb", "quantity": "90"}, format="json").status_code == 201
+    )
+    assert (
+        acme.post(USAGE, {"event_id": "c", "metric": "storage_gb", "quantity": "101"}, format="json").status_code == 429
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -106,8 +120,11 @@ def test_two_clients_racing_past_the_limit_exactly_one_gets_in(catalog, same_hou
     now = timezone.now()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     # Different hours mean different rollup rows: only the quota lock serializes the two ingests.
-    stamps = [now - timedelta(seconds=1), now - timedelta(seconds=2)] if same_hour or now - midnight < timedelta(hours=1) \
+    stamps = (
+        [now - timedelta(seconds=1), now - timedelta(seconds=2)]
+        if same_hour or now - midnight < timedelta(hours=1)
         else [now - timedelta(seconds=1), midnight + timedelta(seconds=1)]
+    )
     barrier = threading.Barrier(2)
     statuses: list[int] = []
 
@@ -115,10 +132,21 @@ def test_two_clients_racing_past_the_limit_exactly_one_gets_in(catalog, same_hou
         try:
             client = make_client("service", sub=f"racer-{i}")
             barrier.wait(timeout=10)
-            r = client.post(f"{USAGE}/batch", {"events": [
-                {"event_id": f"race-{i}-{k}", "metric": "api_calls", "quantity": "20",
-                 "timestamp": stamps[i].isoformat()} for k in range(3)
-            ]}, format="json")
+            r = client.post(
+                f"{USAGE}/batch",
+                {
+                    "events": [
+                        {
+                            "event_id": f"race-{i}-{k}",
+                            "metric": "api_calls",
+                            "quantity": "20",
+                            "timestamp": stamps[i].isoformat(),
+                        }
+                        for k in range(3)
+                    ]
+                },
+                format="json",
+            )
             statuses.append(r.status_code)
         finally:
             connection.close()

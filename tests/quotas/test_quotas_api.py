@@ -1,4 +1,5 @@
 """Quotas: CRUD, validation, roles, tenant isolation and the check endpoint's windows and statuses."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -34,8 +35,17 @@ def test_create_with_defaults(api, tenant, catalog):
     body = r.json()
     assert body["tenant_id"] == "acme" and body["metric"] == "api_calls" and body["limit"] == "100"
     assert (body["period"], body["enforcement"], body["warn_at_percent"]) == ("month", "soft", "80")
-    assert set(body) == {"id", "tenant_id", "metric", "limit", "period", "enforcement", "warn_at_percent",
-                         "created_at", "updated_at"}
+    assert set(body) == {
+        "id",
+        "tenant_id",
+        "metric",
+        "limit",
+        "period",
+        "enforcement",
+        "warn_at_percent",
+        "created_at",
+        "updated_at",
+    }
 
 
 @pytest.mark.parametrize(
@@ -79,12 +89,20 @@ def test_roles_and_tenant_isolation(api, finance, service, tenant, other_tenant,
 def test_update_and_delete(api, tenant, other_tenant, catalog):
     acme = api("tenant", "acme")
     q = create(acme).json()
-    r = acme.put(f"{URL}/{q['id']}", {"limit": "250.5", "enforcement": "hard", "period": "day",
-                                      "warn_at_percent": "90", "metric": "jobs"}, format="json")
+    r = acme.put(
+        f"{URL}/{q['id']}",
+        {"limit": "250.5", "enforcement": "hard", "period": "day", "warn_at_percent": "90", "metric": "jobs"},
+        format="json",
+    )
     assert r.status_code == 200, r.content
     body = r.json()
     assert (body["limit"], body["enforcement"], body["period"], body["warn_at_percent"], body["metric"]) == (
-        "250.5", "hard", "day", "90", "jobs")
+        "250.5",
+        "hard",
+        "day",
+        "90",
+        "jobs",
+    )
     r = acme.put(f"{URL}/{q['id']}", {"tenant_id": "globex"}, format="json")
     assert r.status_code == 400 and error(r)["attr"] == "tenant_id"
     r = acme.put(f"{URL}/{q['id']}", {"limit": "0"}, format="json")
@@ -113,7 +131,11 @@ def test_check_status_boundaries(api, tenant, catalog, used, status, remaining, 
     result = check(acme)["results"][0]
     assert result["quota_id"] == q["id"] and result["metric"] == "api_calls" and result["limit"] == "100"
     assert (result["used"], result["remaining"], result["utilization_percent"], result["status"]) == (
-        used, remaining, percent, status)
+        used,
+        remaining,
+        percent,
+        status,
+    )
     assert result["enforcement"] == "soft"
 
 
@@ -125,8 +147,10 @@ def test_check_windows_day_month_and_metric_filter(api, tenant, catalog):
     create(acme, period="day", limit="10")
     create(acme, period="month", limit="10")
     create(acme, metric="jobs", limit="3")
-    events = [{"metric": "api_calls", "quantity": "2", "timestamp": now - timedelta(seconds=10)},
-              {"metric": "jobs", "timestamp": now - timedelta(seconds=10)}]
+    events = [
+        {"metric": "api_calls", "quantity": "2", "timestamp": now - timedelta(seconds=10)},
+        {"metric": "jobs", "timestamp": now - timedelta(seconds=10)},
+    ]
     if today > month:  # yesterday is in this month
         events.append({"metric": "api_calls", "quantity": "5", "timestamp": today - timedelta(minutes=1)})
     events.append({"metric": "api_calls", "quantity": "100", "timestamp": month - timedelta(minutes=1)})
@@ -154,10 +178,13 @@ def test_billing_period_follows_the_subscription_else_the_calendar_month(api, te
 
     started = now - timedelta(days=40, hours=3)
     sub = subscribe("acme", "starter", started_at=started.replace(microsecond=0))
-    ingest("acme", [
-        {"metric": "api_calls", "quantity": "7", "timestamp": sub.current_period_start + timedelta(seconds=1)},
-        {"metric": "api_calls", "quantity": "50", "timestamp": sub.current_period_start - timedelta(seconds=1)},
-    ])
+    ingest(
+        "acme",
+        [
+            {"metric": "api_calls", "quantity": "7", "timestamp": sub.current_period_start + timedelta(seconds=1)},
+            {"metric": "api_calls", "quantity": "50", "timestamp": sub.current_period_start - timedelta(seconds=1)},
+        ],
+    )
     result = check(acme)["results"][0]
     assert result["period_start"] == sub.current_period_start.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert result["period_end"] == sub.current_period_end.strftime("%Y-%m-%dT%H:%M:%SZ")

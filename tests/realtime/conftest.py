@@ -1,4 +1,5 @@
 """Fixtures of the real-time tests."""
+
 import pytest
 
 

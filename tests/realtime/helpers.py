@@ -1,4 +1,5 @@
 """Helpers shared by the cost-center, quota and real-time tests: subscriptions and usage."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -12,8 +13,14 @@ from billing.pricing import period_containing
 BASE = "/api/v1/billing"
 
 
-def subscribe(tenant_id: str, plan_id: str = "starter", *, started_at: datetime, now: datetime | None = None,
-              trial_end: datetime | None = None) -> Subscription:
+def subscribe(
+    tenant_id: str,
+    plan_id: str = "starter",
+    *,
+    started_at: datetime,
+    now: datetime | None = None,
+    trial_end: datetime | None = None,
+) -> Subscription:
     """Return an active subscription created with the ORM: periods anchored on `started_at`."""
     from billing.models import Tenant
 
@@ -21,8 +28,15 @@ def subscribe(tenant_id: str, plan_id: str = "starter", *, started_at: datetime,
     plan = Plan.objects.get(pk=plan_id)
     start, end = period_containing(started_at, plan.interval, now or timezone.now())
     subscription = Subscription.objects.create(
-        tenant_id=tenant_id, plan=plan, status="active", currency=plan.currency, started_at=started_at,
-        current_period_start=start, current_period_end=end, trial_end=trial_end, invoiced_through=started_at,
+        tenant_id=tenant_id,
+        plan=plan,
+        status="active",
+        currency=plan.currency,
+        started_at=started_at,
+        current_period_start=start,
+        current_period_end=end,
+        trial_end=trial_end,
+        invoiced_through=started_at,
     )
     SubscriptionPlanSpan.objects.create(subscription=subscription, plan=plan, start=started_at)
     return subscription

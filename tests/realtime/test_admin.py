@@ -1,4 +1,5 @@
 """Admin pages for cost centers, quotas and alerts: lists with filters and search, soft delete, dismiss."""
+
 from decimal import Decimal
 
 import pytest

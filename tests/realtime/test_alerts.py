@@ -1,4 +1,5 @@
 """Alerts: configuration, evaluation as usage arrives (once per period), signed webhooks, dismiss, re-arm."""
+
 import hashlib
 import hmac
 import json
@@ -67,8 +68,9 @@ def receiver():
 def verify_signature(headers: dict, body: bytes) -> dict:
     """Return the parsed body after checking X-Billing-Signature the way a receiver would."""
     parts = dict(item.split("=", 1) for item in headers["X-Billing-Signature"].split(","))
-    expected = hmac.new(settings.ALERT_WEBHOOK_SECRET.encode(), f"{parts['t']}.".encode() + body,
-                        hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        settings.ALERT_WEBHOOK_SECRET.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256
+    ).hexdigest()
     assert hmac.compare_digest(parts["v1"], expected)
     assert abs(int(parts["t"]) - timezone.now().timestamp()) < 60
     return json.loads(body)
@@ -86,12 +88,17 @@ def acme_sub(tenant, catalog):
 def test_create_each_type(api, acme_sub):
     acme = api("tenant", "acme")
     cost_center_create(tenant_id="acme", code="eng", name="Eng", budget=Decimal("100"))
-    r = acme.post(alerts_url(), {"type": "cost_threshold", "threshold": "500", "webhook_url": "https://h.test/x"},
-                  format="json")
+    r = acme.post(
+        alerts_url(), {"type": "cost_threshold", "threshold": "500", "webhook_url": "https://h.test/x"}, format="json"
+    )
     assert r.status_code == 201, r.content
     body = r.json()
     assert (body["tenant_id"], body["type"], body["threshold"], body["status"]) == (
-        "acme", "cost_threshold", "500", "armed")
+        "acme",
+        "cost_threshold",
+        "500",
+        "armed",
+    )
     assert body["metric"] is None and body["cost_center"] is None and body["triggered_at"] is None
     assert body["value_at_trigger"] is None and body["webhook_url"] == "https://h.test/x"
     assert body["created_at"].endswith("Z")
@@ -134,8 +141,12 @@ def test_list_filter_roles_and_dismiss(api, finance, service, acme_sub, other_te
     b = acme.post(alerts_url(), {"type": "cost_threshold", "threshold": "2000"}, format="json").json()
     assert acme.get(alerts_url()).json()["count"] == 2
     assert api("tenant", "globex").get(alerts_url()).status_code == 403
-    assert api("tenant", "globex").post(alerts_url(), {"type": "cost_threshold", "threshold": "1"},
-                                        format="json").status_code == 403
+    assert (
+        api("tenant", "globex")
+        .post(alerts_url(), {"type": "cost_threshold", "threshold": "1"}, format="json")
+        .status_code
+        == 403
+    )
     assert service.post(alerts_url(), {"type": "cost_threshold", "threshold": "1"}, format="json").status_code == 403
     dismiss = f"{BASE}/realtime-cost/alerts/{a['id']}/dismiss"
     assert api("tenant", "globex").post(dismiss).status_code == 404
@@ -158,12 +169,19 @@ def test_a_burst_crossing_the_threshold_fires_once_with_a_signed_webhook(catalog
     subscribe("acme", "starter", started_at=timezone.now() - timedelta(days=3))
     service = make_client("service")
     acme = make_client("tenant", "acme")
-    alert = acme.post(alerts_url(), {"type": "usage_threshold", "threshold": "1000", "metric": "api_calls",
-                                     "webhook_url": receiver.url}, format="json").json()
+    alert = acme.post(
+        alerts_url(),
+        {"type": "usage_threshold", "threshold": "1000", "metric": "api_calls", "webhook_url": receiver.url},
+        format="json",
+    ).json()
     usage = f"{BASE}/tenants/acme/usage"
     for i in range(4):  # 800 calls: below the threshold
-        assert service.post(usage, {"event_id": f"s{i}", "metric": "api_calls", "quantity": "200"},
-                            format="json").status_code == 201
+        assert (
+            service.post(
+                usage, {"event_id": f"s{i}", "metric": "api_calls", "quantity": "200"}, format="json"
+            ).status_code
+            == 201
+        )
     assert Alert.objects.get(pk=alert["id"]).status == "armed" and not receiver.requests
     batch = [{"event_id": f"b{i}", "metric": "api_calls", "quantity": "100"} for i in range(10)]
     assert service.post(f"{usage}/batch", {"events": batch}, format="json").status_code == 200  # 1800
@@ -190,8 +208,9 @@ def test_webhook_is_retried_until_it_succeeds(catalog):
     try:
         Tenant.objects.create(id="acme")
         subscribe("acme", "starter", started_at=timezone.now() - timedelta(days=3))
-        make_client("finance").post(alerts_url(), {"type": "cost_threshold", "threshold": "0",
-                                                   "webhook_url": receiver.url}, format="json")
+        make_client("finance").post(
+            alerts_url(), {"type": "cost_threshold", "threshold": "0", "webhook_url": receiver.url}, format="json"
+        )
         delivery = AlertDelivery.objects.get()
         assert delivery.attempts == 3 and delivery.last_status == 200 and delivery.delivered_at is not None
         assert len(receiver.requests) == 3
@@ -204,8 +223,11 @@ def test_webhook_is_retried_until_it_succeeds(catalog):
 def test_an_unreachable_webhook_gives_up_without_failing_anything(catalog):
     Tenant.objects.create(id="acme")
     subscribe("acme", "starter", started_at=timezone.now() - timedelta(days=3))
-    r = make_client("finance").post(alerts_url(), {"type": "cost_threshold", "threshold": "0",
-                                                   "webhook_url": "http://127.0.0.1:9/nothing"}, format="json")
+    r = make_client("finance").post(
+        alerts_url(),
+        {"type": "cost_threshold", "threshold": "0", "webhook_url": "http://127.0.0.1:9/nothing"},
+        format="json",
+    )
     assert r.status_code == 201
     delivery = AlertDelivery.objects.get()
     assert delivery.delivered_at is None and delivery.attempts == 3 and "ConnectionError" in delivery.last_error
@@ -239,8 +261,13 @@ def test_cost_threshold_and_budget_percent(acme_sub, django_capture_on_commit_ca
     at = timezone.now() - timedelta(hours=1)
     with django_capture_on_commit_callbacks(execute=True):
         # 9000 calls - 5000 free = 4000 × 0.0005 = 2.00, split eng 6000 : ops 3000 → 1.33 / 0.67.
-        ingest("acme", [{"metric": "api_calls", "quantity": "6000", "cost_center": "eng", "timestamp": at},
-                        {"metric": "api_calls", "quantity": "3000", "cost_center": "ops", "timestamp": at}])
+        ingest(
+            "acme",
+            [
+                {"metric": "api_calls", "quantity": "6000", "cost_center": "eng", "timestamp": at},
+                {"metric": "api_calls", "quantity": "3000", "cost_center": "ops", "timestamp": at},
+            ],
+        )
     eng.refresh_from_db()
     assert eng.status == "armed"  # 1.33 of 4.00 = 33.25 %
     with django_capture_on_commit_callbacks(execute=True):
@@ -265,10 +292,20 @@ def test_cost_threshold_and_budget_percent(acme_sub, django_capture_on_commit_ca
 @pytest.mark.django_db
 def test_dismissed_and_triggered_alerts_rearm_at_the_next_period(api, acme_sub):
     acme = api("tenant", "acme")
-    usage = Alert.objects.create(tenant_id="acme", type="usage_threshold", metric_id="jobs", threshold=Decimal(2),
-                                 period_start=acme_sub.current_period_start)
-    other = Alert.objects.create(tenant_id="acme", type="usage_threshold", metric_id="jobs", threshold=Decimal(2),
-                                 period_start=acme_sub.current_period_start)
+    usage = Alert.objects.create(
+        tenant_id="acme",
+        type="usage_threshold",
+        metric_id="jobs",
+        threshold=Decimal(2),
+        period_start=acme_sub.current_period_start,
+    )
+    other = Alert.objects.create(
+        tenant_id="acme",
+        type="usage_threshold",
+        metric_id="jobs",
+        threshold=Decimal(2),
+        period_start=acme_sub.current_period_start,
+    )
     at = timezone.now() - timedelta(minutes=5)
     ingest("acme", [{"metric": "jobs", "timestamp": at}, {"metric": "jobs", "timestamp": at}])
     assert {a.pk for a in alerts_evaluate(tenant_id="acme", now=timezone.now())} == {usage.pk, other.pk}
@@ -287,8 +324,7 @@ def test_dismissed_and_triggered_alerts_rearm_at_the_next_period(api, acme_sub):
     usage.refresh_from_db(), other.refresh_from_db()
     assert (usage.status, other.status) == ("armed", "armed")
     assert usage.period_start == old_end and usage.triggered_at is None and usage.value_at_trigger is None
-    ingest("acme", [{"metric": "jobs", "timestamp": old_end + timedelta(minutes=1)} for _ in range(2)],
-           now=later)
+    ingest("acme", [{"metric": "jobs", "timestamp": old_end + timedelta(minutes=1)} for _ in range(2)], now=later)
     assert {a.pk for a in alerts_evaluate(tenant_id="acme", now=later)} == {usage.pk, other.pk}
 
 
@@ -296,8 +332,9 @@ def test_dismissed_and_triggered_alerts_rearm_at_the_next_period(api, acme_sub):
 def test_concurrent_evaluations_trigger_an_alert_once(catalog, receiver):
     Tenant.objects.create(id="acme")
     subscribe("acme", "starter", started_at=timezone.now() - timedelta(days=3))
-    alert = Alert.objects.create(tenant_id="acme", type="cost_threshold", threshold=Decimal("0"),
-                                 webhook_url=receiver.url, period_start=None)
+    alert = Alert.objects.create(
+        tenant_id="acme", type="cost_threshold", threshold=Decimal("0"), webhook_url=receiver.url, period_start=None
+    )
     barrier = threading.Barrier(4)
     fired: list[int] = []
 
@@ -329,8 +366,9 @@ def test_a_failed_attempt_asks_the_worker_to_retry_until_the_last_one(acme_sub):
 
     receiver = Receiver(statuses=[500, 500])
     try:
-        alert = Alert.objects.create(tenant_id="acme", type="cost_threshold", threshold=Decimal(0),
-                                     webhook_url=receiver.url, status="triggered")
+        alert = Alert.objects.create(
+            tenant_id="acme", type="cost_threshold", threshold=Decimal(0), webhook_url=receiver.url, status="triggered"
+        )
         delivery = AlertDelivery.objects.create(alert=alert, payload={"type": "alert.triggered"})
         with pytest.raises(alert_services.DeliveryFailed):
             alert_services.alert_delivery_send(delivery_id=delivery.pk, final_attempt=False)

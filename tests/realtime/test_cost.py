@@ -1,5 +1,7 @@
 """Real-time cost: current (the preview's numbers), by resource (exact allocation), and the timeline."""
-from datetime import datetime, timedelta, timezone as dt_timezone
+
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -40,16 +42,29 @@ def test_current_has_the_previews_numbers(api, finance, acme_sub):
     from billing.models import Discount
 
     Discount.objects.create(subscription=acme_sub, percent_off=Decimal("10"), duration="forever")
-    ingest("acme", [
-        {"metric": "api_calls", "quantity": "9000", "timestamp": timezone.now() - timedelta(hours=30)},
-        {"metric": "api_calls", "quantity": "3000", "timestamp": timezone.now() - timedelta(minutes=3)},
-        {"metric": "jobs", "timestamp": timezone.now() - timedelta(hours=2)},
-    ])
+    ingest(
+        "acme",
+        [
+            {"metric": "api_calls", "quantity": "9000", "timestamp": timezone.now() - timedelta(hours=30)},
+            {"metric": "api_calls", "quantity": "3000", "timestamp": timezone.now() - timedelta(minutes=3)},
+            {"metric": "jobs", "timestamp": timezone.now() - timedelta(hours=2)},
+        ],
+    )
     acme = api("tenant", "acme")
     current = acme.get(url("acme", "current")).json()
     preview = acme.get(f"{BASE}/tenants/acme/billing/preview").json()
-    assert set(current) == {"tenant_id", "currency", "period_start", "period_end", "as_of", "base", "usage",
-                            "discount", "total", "by_metric"}
+    assert set(current) == {
+        "tenant_id",
+        "currency",
+        "period_start",
+        "period_end",
+        "as_of",
+        "base",
+        "usage",
+        "discount",
+        "total",
+        "by_metric",
+    }
     assert (current["tenant_id"], current["currency"]) == ("acme", "USD")
     assert (current["period_start"], current["period_end"]) == (preview["period_start"], preview["period_end"])
     base = sum(Decimal(line["amount"]) for line in preview["lines"] if line["type"] == "base")
@@ -70,13 +85,16 @@ def test_current_has_the_previews_numbers(api, finance, acme_sub):
 
 def test_by_resource_splits_each_charge_exactly(api, acme_sub):
     at = timezone.now() - timedelta(hours=5)
-    ingest("acme", [
-        {"metric": "api_calls", "quantity": "4000", "resource_id": "vm-1", "timestamp": at},
-        {"metric": "api_calls", "quantity": "4000", "resource_id": "vm-2", "timestamp": at},
-        {"metric": "api_calls", "quantity": "4000", "timestamp": at},
-        {"metric": "jobs", "resource_id": "vm-1", "timestamp": at},
-        {"metric": "jobs", "resource_id": "vm-2", "timestamp": at},
-    ])
+    ingest(
+        "acme",
+        [
+            {"metric": "api_calls", "quantity": "4000", "resource_id": "vm-1", "timestamp": at},
+            {"metric": "api_calls", "quantity": "4000", "resource_id": "vm-2", "timestamp": at},
+            {"metric": "api_calls", "quantity": "4000", "timestamp": at},
+            {"metric": "jobs", "resource_id": "vm-1", "timestamp": at},
+            {"metric": "jobs", "resource_id": "vm-2", "timestamp": at},
+        ],
+    )
     body = api("tenant", "acme").get(url("acme", "by-resource")).json()
     rows = {(r["resource_id"], r["metric"]): r for r in body["results"]}
     # 12000 - 5000 free = 7000 × 0.0005 = 3.50 split in thirds: 1.17 + 1.17 + 1.16.
@@ -95,12 +113,20 @@ def test_by_resource_and_cost_center_at_partial_hour_edges(tenant, catalog):
     started = datetime(2026, 3, 1, 10, 30, tzinfo=UTC)
     now = datetime(2026, 3, 2, 15, 45, tzinfo=UTC)
     sub = subscribe("acme", "starter", started_at=started, now=now)
-    ingest("acme", [
-        {"metric": "api_calls", "quantity": "1000000", "resource_id": "before", "timestamp": started - timedelta(minutes=1)},
-        {"metric": "api_calls", "quantity": "6000", "resource_id": "a", "cost_center": "", "timestamp": started},
-        {"metric": "api_calls", "quantity": "2000", "resource_id": "b", "timestamp": now - timedelta(minutes=10)},
-        {"metric": "api_calls", "quantity": "1000000", "resource_id": "after", "timestamp": now},
-    ])
+    ingest(
+        "acme",
+        [
+            {
+                "metric": "api_calls",
+                "quantity": "1000000",
+                "resource_id": "before",
+                "timestamp": started - timedelta(minutes=1),
+            },
+            {"metric": "api_calls", "quantity": "6000", "resource_id": "a", "cost_center": "", "timestamp": started},
+            {"metric": "api_calls", "quantity": "2000", "resource_id": "b", "timestamp": now - timedelta(minutes=10)},
+            {"metric": "api_calls", "quantity": "1000000", "resource_id": "after", "timestamp": now},
+        ],
+    )
     parts = realtime_by_dimension(subscription=sub, now=now, dimension="resource_id")
     calls = {p.key: (p.quantity, p.amount) for p in parts if p.metric == "api_calls"}
     # 8000 - 5000 = 3000 × 0.0005 = 1.50, split 6000 : 2000.
@@ -114,18 +140,21 @@ def test_timeline_prices_cumulative_usage_with_tiers(tenant, catalog):
     started = datetime(2026, 3, 1, tzinfo=UTC)
     now = datetime(2026, 3, 3, 12, 30, tzinfo=UTC)
     sub = subscribe("acme", "pro", started_at=started, now=now)
-    ingest("acme", [
-        {"metric": "api_calls", "quantity": "8000", "timestamp": datetime(2026, 3, 1, 10, 5, tzinfo=UTC)},
-        {"metric": "api_calls", "quantity": "4000", "timestamp": datetime(2026, 3, 2, 9, 0, tzinfo=UTC)},
-        {"metric": "api_calls", "quantity": "1000", "timestamp": datetime(2026, 3, 3, 12, 10, tzinfo=UTC)},
-        {"metric": "api_calls", "quantity": "99999", "timestamp": datetime(2026, 3, 3, 12, 31, tzinfo=UTC)},
-        {"metric": "jobs", "quantity": "1", "timestamp": datetime(2026, 3, 2, 23, 59, tzinfo=UTC)},
-    ])
+    ingest(
+        "acme",
+        [
+            {"metric": "api_calls", "quantity": "8000", "timestamp": datetime(2026, 3, 1, 10, 5, tzinfo=UTC)},
+            {"metric": "api_calls", "quantity": "4000", "timestamp": datetime(2026, 3, 2, 9, 0, tzinfo=UTC)},
+            {"metric": "api_calls", "quantity": "1000", "timestamp": datetime(2026, 3, 3, 12, 10, tzinfo=UTC)},
+            {"metric": "api_calls", "quantity": "99999", "timestamp": datetime(2026, 3, 3, 12, 31, tzinfo=UTC)},
+            {"metric": "jobs", "quantity": "1", "timestamp": datetime(2026, 3, 2, 23, 59, tzinfo=UTC)},
+        ],
+    )
     days = realtime_timeline(subscription=sub, now=now, granularity="day")
     assert [(b.bucket.day, b.amount, b.cumulative_amount) for b in days] == [
-        (1, Decimal("0.00"), Decimal("0.00")),   # 8000 calls: all in the free tier
-        (2, Decimal("1.80"), Decimal("1.80")),   # 12000 calls: 2000 × 0.0004 = 0.80, + 1 job package 1.00
-        (3, Decimal("0.40"), Decimal("2.20")),   # 13000 calls (the event after now is not counted yet)
+        (1, Decimal("0.00"), Decimal("0.00")),  # 8000 calls: all in the free tier
+        (2, Decimal("1.80"), Decimal("1.80")),  # 12000 calls: 2000 × 0.0004 = 0.80, + 1 job package 1.00
+        (3, Decimal("0.40"), Decimal("2.20")),  # 13000 calls (the event after now is not counted yet)
     ]
     hours = realtime_timeline(subscription=sub, now=now, granularity="hour")
     assert len(hours) == 24 + 24 + 13
@@ -142,18 +171,28 @@ def test_timeline_prices_cumulative_usage_with_tiers(tenant, catalog):
         assert b.cumulative_amount == running
     only_jobs = realtime_timeline(subscription=sub, now=now, granularity="day", metric="jobs")
     assert [b.cumulative_amount for b in only_jobs] == [Decimal("0.00"), Decimal("1.00"), Decimal("1.00")]
-    window = realtime_timeline(subscription=sub, now=now, granularity="hour",
-                               start=datetime(2026, 3, 2, 8, tzinfo=UTC), end=datetime(2026, 3, 2, 10, tzinfo=UTC))
+    window = realtime_timeline(
+        subscription=sub,
+        now=now,
+        granularity="hour",
+        start=datetime(2026, 3, 2, 8, tzinfo=UTC),
+        end=datetime(2026, 3, 2, 10, tzinfo=UTC),
+    )
     assert [(b.bucket.hour, b.amount, b.cumulative_amount) for b in window] == [
-        (8, Decimal("0.00"), Decimal("0.00")), (9, Decimal("0.80"), Decimal("0.80"))]
+        (8, Decimal("0.00"), Decimal("0.00")),
+        (9, Decimal("0.80"), Decimal("0.80")),
+    ]
 
 
 def test_timeline_api_ends_at_the_usage_total_of_current(api, acme_sub):
-    ingest("acme", [
-        {"metric": "api_calls", "quantity": "7000", "timestamp": timezone.now() - timedelta(hours=26)},
-        {"metric": "api_calls", "quantity": "1001", "timestamp": timezone.now() - timedelta(minutes=1)},
-        {"metric": "storage_gb", "quantity": "12", "timestamp": timezone.now() - timedelta(hours=2)},
-    ])
+    ingest(
+        "acme",
+        [
+            {"metric": "api_calls", "quantity": "7000", "timestamp": timezone.now() - timedelta(hours=26)},
+            {"metric": "api_calls", "quantity": "1001", "timestamp": timezone.now() - timedelta(minutes=1)},
+            {"metric": "storage_gb", "quantity": "12", "timestamp": timezone.now() - timedelta(hours=2)},
+        ],
+    )
     acme = api("tenant", "acme")
     current = acme.get(url("acme", "current")).json()
     for granularity in ("day", "hour"):
@@ -190,12 +229,21 @@ def test_timeline_pricer_gives_price_charges_amount(catalog, plan_id):
 def test_by_resource_with_every_aggregation_adds_up_to_current(api, tenant, catalog):
     subscribe("acme", "pro", started_at=timezone.now() - timedelta(days=2))
     at = timezone.now() - timedelta(hours=3)
-    events = [{"metric": "active_users", "resource_id": f"vm-{i % 3}", "properties": {"user_id": f"u{i % 150}"},
-               "timestamp": at} for i in range(300)]
-    events += [{"metric": "storage_gb", "quantity": "40", "resource_id": "bucket-a", "timestamp": at},
-               {"metric": "storage_gb", "quantity": "25", "resource_id": "bucket-b", "timestamp": at},
-               {"metric": "api_calls", "quantity": "30001", "resource_id": "vm-0", "timestamp": at},
-               {"metric": "jobs", "quantity": "1", "timestamp": at}]
+    events = [
+        {
+            "metric": "active_users",
+            "resource_id": f"vm-{i % 3}",
+            "properties": {"user_id": f"u{i % 150}"},
+            "timestamp": at,
+        }
+        for i in range(300)
+    ]
+    events += [
+        {"metric": "storage_gb", "quantity": "40", "resource_id": "bucket-a", "timestamp": at},
+        {"metric": "storage_gb", "quantity": "25", "resource_id": "bucket-b", "timestamp": at},
+        {"metric": "api_calls", "quantity": "30001", "resource_id": "vm-0", "timestamp": at},
+        {"metric": "jobs", "quantity": "1", "timestamp": at},
+    ]
     ingest("acme", events)
     acme = api("tenant", "acme")
     current = acme.get(url("acme", "current")).json()
@@ -208,7 +256,10 @@ def test_by_resource_with_every_aggregation_adds_up_to_current(api, tenant, cata
     # 150 distinct users (volume tier 2: 150 × 1.50 = 225.00) shared by each VM's 100 events.
     assert by_metric["active_users"] == Decimal("225.00")
     assert {k: (u["quantity"], u["amount"]) for k, u in users.items()} == {
-        "vm-0": ("100", "75.00"), "vm-1": ("100", "75.00"), "vm-2": ("100", "75.00")}
+        "vm-0": ("100", "75.00"),
+        "vm-1": ("100", "75.00"),
+        "vm-2": ("100", "75.00"),
+    }
     storage = {r["resource_id"]: r for r in rows if r["metric"] == "storage_gb"}
     # max 40 GB - 5 free = 35 × 0.10 = 3.50, split 40 : 25.
     assert (storage["bucket-a"]["quantity"], storage["bucket-b"]["quantity"]) == ("40", "25")
@@ -222,14 +273,29 @@ def test_the_current_partial_hour_is_exact_with_and_without_later_stamped_events
     started = datetime(2026, 3, 1, tzinfo=UTC)
     now = datetime(2026, 3, 2, 15, 45, tzinfo=UTC)
     sub = subscribe("acme", "starter", started_at=started, now=now)
-    ingest("acme", [
-        {"metric": "api_calls", "quantity": "5000", "resource_id": "a", "timestamp": datetime(2026, 3, 1, 9, tzinfo=UTC)},
-        {"metric": "api_calls", "quantity": "2000", "resource_id": "b", "timestamp": datetime(2026, 3, 2, 15, 1, tzinfo=UTC)},
-    ])
+    ingest(
+        "acme",
+        [
+            {
+                "metric": "api_calls",
+                "quantity": "5000",
+                "resource_id": "a",
+                "timestamp": datetime(2026, 3, 1, 9, tzinfo=UTC),
+            },
+            {
+                "metric": "api_calls",
+                "quantity": "2000",
+                "resource_id": "b",
+                "timestamp": datetime(2026, 3, 2, 15, 1, tzinfo=UTC),
+            },
+        ],
+    )
 
     def observed():
-        parts = {p.key: (p.quantity, p.amount) for p in
-                 realtime_by_dimension(subscription=sub, now=now, dimension="resource_id")}
+        parts = {
+            p.key: (p.quantity, p.amount)
+            for p in realtime_by_dimension(subscription=sub, now=now, dimension="resource_id")
+        }
         last = realtime_timeline(subscription=sub, now=now, granularity="hour")[-1]
         return parts, (last.bucket, last.amount, last.cumulative_amount)
 
@@ -238,8 +304,18 @@ def test_the_current_partial_hour_is_exact_with_and_without_later_stamped_events
         (datetime(2026, 3, 2, 15, tzinfo=UTC), Decimal("1.00"), Decimal("1.00")),
     )
     assert observed() == expected
-    ingest("acme", [{"metric": "api_calls", "quantity": "100000", "resource_id": "b",
-                     "timestamp": datetime(2026, 3, 2, 15, 50, tzinfo=UTC)}], now=now)
+    ingest(
+        "acme",
+        [
+            {
+                "metric": "api_calls",
+                "quantity": "100000",
+                "resource_id": "b",
+                "timestamp": datetime(2026, 3, 2, 15, 50, tzinfo=UTC),
+            }
+        ],
+        now=now,
+    )
     assert observed() == expected
 
 
@@ -247,15 +323,36 @@ def test_a_late_event_in_a_past_hour_shows_up_in_by_resource_at_once(tenant, cat
     started = datetime(2026, 3, 1, tzinfo=UTC)
     now = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
     sub = subscribe("acme", "starter", started_at=started, now=now)
-    ingest("acme", [{"metric": "api_calls", "quantity": "6000", "resource_id": "a",
-                     "timestamp": datetime(2026, 3, 1, 9, tzinfo=UTC)}])
+    ingest(
+        "acme",
+        [
+            {
+                "metric": "api_calls",
+                "quantity": "6000",
+                "resource_id": "a",
+                "timestamp": datetime(2026, 3, 1, 9, tzinfo=UTC),
+            }
+        ],
+    )
 
     def parts():
-        return {p.key: (p.quantity, p.amount) for p in
-                realtime_by_dimension(subscription=sub, now=now, dimension="resource_id")}
+        return {
+            p.key: (p.quantity, p.amount)
+            for p in realtime_by_dimension(subscription=sub, now=now, dimension="resource_id")
+        }
 
     assert parts() == {"a": (Decimal(6000), Decimal("0.50"))}
     assert parts() == {"a": (Decimal(6000), Decimal("0.50"))}  # served from the cached past hours
-    ingest("acme", [{"metric": "api_calls", "quantity": "2000", "resource_id": "b",
-                     "timestamp": datetime(2026, 3, 1, 9, 30, tzinfo=UTC)}], now=now)
+    ingest(
+        "acme",
+        [
+            {
+                "metric": "api_calls",
+                "quantity": "2000",
+                "resource_id": "b",
+                "timestamp": datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+            }
+        ],
+        now=now,
+    )
     assert parts() == {"a": (Decimal(6000), Decimal("1.12")), "b": (Decimal(2000), Decimal("0.38"))}

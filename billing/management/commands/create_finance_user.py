@@ -1,4 +1,5 @@
 """python manage.py create_finance_user USERNAME [--password P] [--email E]: a staff (finance) account."""
+
 import getpass
 
 from django.contrib.auth import get_user_model
@@ -30,8 +31,10 @@ class Command(BaseCommand):
             from django.contrib.auth.models import Group, Permission
 
             group, _ = Group.objects.get_or_create(name="Finance")
-            group.permissions.set(Permission.objects.filter(
-                content_type__app_label__in=["billing", "coupons", "quotas", "costcenters", "realtime"]
-            ))
+            group.permissions.set(
+                Permission.objects.filter(
+                    content_type__app_label__in=["billing", "coupons", "quotas", "costcenters", "realtime"]
+                )
+            )
             user.groups.add(group)
         self.stdout.write(self.style.SUCCESS(f"{'Created' if created else 'Updated'} finance user '{username}'."))

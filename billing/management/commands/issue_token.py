@@ -1,4 +1,5 @@
 """python manage.py issue_token --role tenant --tenant acme [--ttl 3600] [--sub NAME]: print a JWT."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from billing_project.auth import ROLES, issue_token

@@ -1,4 +1,5 @@
 """python manage.py load_catalog FILE [--prune]: upsert metrics, plans and charges from JSON/YAML."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.services.catalog import CatalogError, catalog_load, catalog_read_file
@@ -19,8 +20,10 @@ class Command(BaseCommand):
             raise CommandError(f"No such file: {file}") from None
         except CatalogError as exc:
             raise CommandError("The catalog is invalid:\n  - " + "\n  - ".join(exc.errors)) from None
-        self.stdout.write(self.style.SUCCESS(
-            f"Catalog loaded: metrics {result.metrics_created} created / {result.metrics_updated} updated, "
-            f"plans {result.plans_created} created / {result.plans_updated} updated"
-            + (f", deactivated: {', '.join(result.plans_deactivated)}" if result.plans_deactivated else "")
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Catalog loaded: metrics {result.metrics_created} created / {result.metrics_updated} updated, "
+                f"plans {result.plans_created} created / {result.plans_updated} updated"
+                + (f", deactivated: {', '.join(result.plans_deactivated)}" if result.plans_deactivated else "")
+            )
+        )

@@ -3,6 +3,7 @@
 Invoices every subscription period that ended by TIME (default now), finalizes the drafts whose
 grace period has passed, and rolls the subscriptions on. Safe to re-run: nothing is invoiced twice.
 """
+
 from __future__ import annotations
 
 import time
@@ -22,8 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--at", help="Run as of this ISO timestamp or date (default: now).")
         parser.add_argument("--sync", action="store_true", help="Process here instead of queuing Celery tasks.")
         parser.add_argument("--batch-size", type=int, default=20, help="Subscriptions per Celery task (default 20).")
-        parser.add_argument("--wait", action="store_true",
-                            help="After queuing, wait until the workers have invoiced everything that was due.")
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="After queuing, wait until the workers have invoiced everything that was due.",
+        )
         parser.add_argument("--timeout", type=float, default=600, help="Seconds --wait waits at most (default 600).")
 
     def handle(self, *args, **options):
@@ -33,7 +37,9 @@ class Command(BaseCommand):
             raise CommandError(f"--at: '{options['at']}' is not an ISO 8601 timestamp or date.") from None
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
-        self.stdout.write(f"Invoice run as of {format_instant(at)} ({'in this process' if options['sync'] else 'Celery'})")
+        self.stdout.write(
+            f"Invoice run as of {format_instant(at)} ({'in this process' if options['sync'] else 'Celery'})"
+        )
         started = time.monotonic()
         last = {"t": 0.0}
 
@@ -52,10 +58,12 @@ class Command(BaseCommand):
             if options["wait"]:
                 self._wait(at, options["timeout"], started)
             return
-        self.stdout.write(self.style.SUCCESS(
-            f"Done in {time.monotonic() - started:.1f}s: {summary.generated} invoice(s) generated, "
-            f"{summary.finalized} finalized, {summary.failed} failed."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Done in {time.monotonic() - started:.1f}s: {summary.generated} invoice(s) generated, "
+                f"{summary.finalized} finalized, {summary.failed} failed."
+            )
+        )
         for error in summary.errors[:20]:
             self.stderr.write(f"  {error}")
         if summary.failed:

@@ -2,6 +2,7 @@
 
 Idempotent: running it again changes nothing that is already there.
 """
+
 import os
 import time
 from pathlib import Path
@@ -20,8 +21,11 @@ class Command(BaseCommand):
     help = "Load the demo catalog, tenants, subscriptions, usage and invoices (idempotent)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8087')}",
-                            help="Where the server listens, for the printed examples.")
+        parser.add_argument(
+            "--base-url",
+            default=f"http://127.0.0.1:{os.environ.get('PORT', '8087')}",
+            help="Where the server listens, for the printed examples.",
+        )
 
     def handle(self, *args, **options):
         base = options["base_url"].rstrip("/")
@@ -33,15 +37,20 @@ class Command(BaseCommand):
         info = demo_seed(progress=say)
         self.stdout.write(self.style.SUCCESS(f"Demo ready in {time.monotonic() - started:.1f}s."))
         self.stdout.write(f"  Admin:  {base}/admin/  user '{info['admin_user']}' password '{info['admin_password']}'")
-        self.stdout.write(f"  Tenant login (POST {base}/api/v1/auth/token): user '{info['tenant_user']}' "
-                          f"password '{info['tenant_password']}' (tenant {info['tenant_id']})")
+        self.stdout.write(
+            f"  Tenant login (POST {base}/api/v1/auth/token): user '{info['tenant_user']}' "
+            f"password '{info['tenant_password']}' (tenant {info['tenant_id']})"
+        )
         finance = issue_token(sub="demo-finance", role="finance", ttl_seconds=TOKEN_TTL)
         tenant = issue_token(sub="demo-acme", role="tenant", tenant_id=info["tenant_id"], ttl_seconds=TOKEN_TTL)
         self.stdout.write(f"  Finance token (7 days): {finance}")
         self.stdout.write(f"  Tenant token for {info['tenant_id']} (7 days): {tenant}")
         self.stdout.write("  Try:")
         self.stdout.write(f"    TOKEN={tenant}")
-        self.stdout.write(f"    curl -H \"Authorization: Bearer $TOKEN\" "
-                          f"{base}/api/v1/billing/tenants/{info['tenant_id']}/billing/preview")
-        self.stdout.write(f"    curl -H \"Authorization: Bearer $TOKEN\" "
-                          f"{base}/api/v1/billing/tenants/{info['tenant_id']}/invoices")
+        self.stdout.write(
+            f'    curl -H "Authorization: Bearer $TOKEN" '
+            f"{base}/api/v1/billing/tenants/{info['tenant_id']}/billing/preview"
+        )
+        self.stdout.write(
+            f'    curl -H "Authorization: Bearer $TOKEN" {base}/api/v1/billing/tenants/{info["tenant_id"]}/invoices'
+        )

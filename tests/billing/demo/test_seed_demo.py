@@ -4,6 +4,7 @@ changes nothing.
 The demo is seeded once for the module (it takes a few seconds) inside a transaction that is rolled
 back at the end; each test runs in a savepoint inside it.
 """
+
 from __future__ import annotations
 
 import re
@@ -82,11 +83,20 @@ def raw_usage(tenant_id: str, start: datetime, end: datetime) -> dict[str, Decim
 
 def test_the_command_prints_progress_logins_tokens_and_working_curl_examples(demo):
     out = demo.output
-    for section in ("tenants: 12 (12 new)", "coupons: 2 (2 new)", "cost centers: 4 new", "history of 12 tenants",
-                    "quotas: 3 new", "alerts: 3 new"):
+    for section in (
+        "tenants: 12 (12 new)",
+        "coupons: 2 (2 new)",
+        "cost centers: 4 new",
+        "history of 12 tenants",
+        "quotas: 3 new",
+        "alerts: 3 new",
+    ):
         assert section in out
-    assert re.search(r"history of 12 tenants: \d{5,} usage events, \d+ invoices \(\d+ paid, 1 void\), "
-                     r"3 credit grants \(\d+\.\ds\)", out)
+    assert re.search(
+        r"history of 12 tenants: \d{5,} usage events, \d+ invoices \(\d+ paid, 1 void\), "
+        r"3 credit grants \(\d+\.\ds\)",
+        out,
+    )
     assert "user 'finance' password 'finance-demo-123'" in out
     assert "user 'acme-user' password 'acme-demo-123'" in out
     token = re.search(r"TOKEN=(\S+)", out).group(1)
@@ -244,12 +254,17 @@ def test_usage_has_daily_and_weekly_seasonality_and_stops_when_billing_stops(dem
     last = raw_usage("acme", demo.now - 2 * week, demo.now - week)["api_calls"]
     assert last > Decimal("1.2") * first
     # Storage grows slowly; each tenant has a few resources, acme's tagged with cost centers.
-    storage = list(UsageEvent.objects.filter(tenant_id="acme", metric_id="storage_gb")
-                   .order_by("timestamp").values_list("quantity", flat=True))
+    storage = list(
+        UsageEvent.objects.filter(tenant_id="acme", metric_id="storage_gb")
+        .order_by("timestamp")
+        .values_list("quantity", flat=True)
+    )
     assert storage[-1] > storage[0] and max(storage) < 3 * storage[0]
-    assert set(UsageRollup.objects.filter(tenant_id="acme", metric_id="api_calls")
-               .values_list("resource_id", "cost_center").distinct()) == {
-        ("vm-api-1", "platform"), ("vm-api-2", "platform"), ("vm-etl-1", "data")}
+    assert set(
+        UsageRollup.objects.filter(tenant_id="acme", metric_id="api_calls")
+        .values_list("resource_id", "cost_center")
+        .distinct()
+    ) == {("vm-api-1", "platform"), ("vm-api-2", "platform"), ("vm-etl-1", "data")}
 
     tyrell = Subscription.objects.get(tenant_id="tyrell")
     assert not UsageEvent.objects.filter(tenant_id="tyrell", timestamp__gte=tyrell.ended_at).exists()
@@ -263,8 +278,12 @@ def test_rollups_and_invoice_lines_agree_with_the_raw_events(demo):
     raw = raw_usage("acme", inv.period_start, inv.period_end)
     rolled = usage_by_metric(tenant_id="acme", start=inv.period_start, end=inv.period_end)
     assert {code: u.quantity for code, u in rolled.items()} == raw
-    assert rolled["api_calls"].events == UsageEvent.objects.filter(
-        tenant_id="acme", metric_id="api_calls", timestamp__gte=inv.period_start, timestamp__lt=inv.period_end).count()
+    assert (
+        rolled["api_calls"].events
+        == UsageEvent.objects.filter(
+            tenant_id="acme", metric_id="api_calls", timestamp__gte=inv.period_start, timestamp__lt=inv.period_end
+        ).count()
+    )
     lines = {line.metric: line.quantity for line in InvoiceLine.objects.filter(invoice=inv, type="usage")}
     assert lines == raw
     assert raw["api_calls"] > 500_000 and 50 <= raw["active_users"] <= 200
@@ -311,10 +330,14 @@ def _fingerprint() -> dict:
 
     return {
         "tenants": Tenant.objects.count(),
-        "subscriptions": list(Subscription.objects.order_by("tenant_id").values_list(
-            "tenant_id", "status", "plan_id", "updated_at", "invoiced_through")),
-        "invoices": list(Invoice.objects.values("status").annotate(n=Count("id"), due=Sum("amount_due"))
-                         .order_by("status")),
+        "subscriptions": list(
+            Subscription.objects.order_by("tenant_id").values_list(
+                "tenant_id", "status", "plan_id", "updated_at", "invoiced_through"
+            )
+        ),
+        "invoices": list(
+            Invoice.objects.values("status").annotate(n=Count("id"), due=Sum("amount_due")).order_by("status")
+        ),
         "lines": InvoiceLine.objects.count(),
         "events": UsageEvent.objects.count(),
         "rollups": UsageRollup.objects.aggregate(n=Count("id"), q=Sum("quantity_sum")),

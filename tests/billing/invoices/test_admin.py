@@ -1,4 +1,5 @@
 """The finance admin for invoices: list, read-only once finalized, actions that report and refuse."""
+
 from __future__ import annotations
 
 import pytest

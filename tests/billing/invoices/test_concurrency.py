@@ -1,4 +1,5 @@
 """Gapless numbering and one invoice per period when requests race (real transactions, threads)."""
+
 from __future__ import annotations
 
 import threading
@@ -54,10 +55,12 @@ def test_concurrent_finalizes_take_distinct_consecutive_numbers(sub_factory, clo
 
 def test_rolled_back_finalize_leaves_no_gap(sub_factory, clock):
     clock.set(utc(2026, 2, 3))
-    a = invoice_generate_for_period(subscription=sub_factory("a", "starter", started_at=JAN), period_start=JAN,
-                                    period_end=FEB)
-    b = invoice_generate_for_period(subscription=sub_factory("b", "starter", started_at=JAN), period_start=JAN,
-                                    period_end=FEB)
+    a = invoice_generate_for_period(
+        subscription=sub_factory("a", "starter", started_at=JAN), period_start=JAN, period_end=FEB
+    )
+    b = invoice_generate_for_period(
+        subscription=sub_factory("b", "starter", started_at=JAN), period_start=JAN, period_end=FEB
+    )
 
     class Boom(Exception):
         pass
@@ -75,8 +78,9 @@ def test_rolled_back_finalize_leaves_no_gap(sub_factory, clock):
 def test_concurrent_finalizes_with_some_rolled_back_stay_gapless(sub_factory, clock):
     clock.set(utc(2026, 2, 3))
     drafts = [
-        invoice_generate_for_period(subscription=sub_factory(f"r{i}", "starter", started_at=JAN), period_start=JAN,
-                                    period_end=FEB)
+        invoice_generate_for_period(
+            subscription=sub_factory(f"r{i}", "starter", started_at=JAN), period_start=JAN, period_end=FEB
+        )
         for i in range(6)
     ]
 
@@ -95,8 +99,9 @@ def test_concurrent_finalizes_with_some_rolled_back_stay_gapless(sub_factory, cl
 
 def test_concurrent_finalize_of_the_same_draft_finalizes_once(sub_factory, clock):
     clock.set(utc(2026, 2, 3))
-    draft = invoice_generate_for_period(subscription=sub_factory("same", "starter", started_at=JAN),
-                                        period_start=JAN, period_end=FEB)
+    draft = invoice_generate_for_period(
+        subscription=sub_factory("same", "starter", started_at=JAN), period_start=JAN, period_end=FEB
+    )
     results = run_threads(5, lambda i: invoice_finalize(invoice=draft).number)
     numbers = [r for r in results if isinstance(r, str)]
     assert numbers == ["INV-2026-000001"]

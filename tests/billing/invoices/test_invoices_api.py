@@ -1,4 +1,5 @@
 """Generate, list, get, finalize, void and delete invoices through the API (contract section 6)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -34,9 +35,28 @@ def test_generate_default_period_prices_lines_and_totals(as_, acme):
     assert r.status_code == 201, r.content
     inv = r.json()
     assert set(inv) == {
-        "id", "number", "tenant_id", "subscription_id", "status", "currency", "period_start", "period_end", "lines",
-        "subtotal", "discount", "tax", "total", "credits_applied", "amount_due", "amount_paid", "created_at",
-        "finalized_at", "due_at", "paid_at", "voided_at", "stripe_payment_intent_id",
+        "id",
+        "number",
+        "tenant_id",
+        "subscription_id",
+        "status",
+        "currency",
+        "period_start",
+        "period_end",
+        "lines",
+        "subtotal",
+        "discount",
+        "tax",
+        "total",
+        "credits_applied",
+        "amount_due",
+        "amount_paid",
+        "created_at",
+        "finalized_at",
+        "due_at",
+        "paid_at",
+        "voided_at",
+        "stripe_payment_intent_id",
     }
     assert inv["status"] == "draft" and inv["number"] is None and inv["finalized_at"] is None
     assert inv["tenant_id"] == "acme" and inv["subscription_id"] == str(acme.id) and inv["currency"] == "USD"
@@ -72,10 +92,10 @@ def test_generate_explicit_and_invalid_periods(as_, acme, clock):
     assert generate(as_("finance")).json()["period_start"] == "2026-03-01T00:00:00Z"
     assert generate(as_("finance")).json()["period_start"] == "2026-01-01T00:00:00Z"
     for body in (
-        {"period_start": "2026-01-05", "period_end": "2026-02-05"},   # not on a boundary
-        {"period_start": "2026-01-01", "period_end": "2026-01-20"},   # not a period end (no cancel)
-        {"period_start": "2025-12-01", "period_end": "2026-01-01"},   # before the start
-        {"period_start": "2026-04-01", "period_end": "2026-05-01"},   # has not ended
+        {"period_start": "2026-01-05", "period_end": "2026-02-05"},  # not on a boundary
+        {"period_start": "2026-01-01", "period_end": "2026-01-20"},  # not a period end (no cancel)
+        {"period_start": "2025-12-01", "period_end": "2026-01-01"},  # before the start
+        {"period_start": "2026-04-01", "period_end": "2026-05-01"},  # has not ended
     ):
         r = generate(as_("finance"), **body)
         assert r.status_code == 400, body
@@ -170,7 +190,12 @@ def test_credits_apply_oldest_expiring_first_and_void_restores_them(as_, acme):
     draft = generate(as_("finance")).json()
     assert draft["credits_applied"] == "0.00" and draft["amount_due"] == "53.30"
     inv = as_("finance").post(f"{BASE}/invoices/{draft['id']}/finalize").json()
-    assert (inv["total"], inv["credits_applied"], inv["amount_due"], inv["status"]) == ("53.30", "53.30", "0.00", "paid")
+    assert (inv["total"], inv["credits_applied"], inv["amount_due"], inv["status"]) == (
+        "53.30",
+        "53.30",
+        "0.00",
+        "paid",
+    )
     assert inv["paid_at"] == inv["finalized_at"]
     remaining = {g.pk: g.remaining for g in CreditGrant.objects.all()}
     assert (remaining[soon.pk], remaining[later.pk], remaining[never.pk]) == (0, 0, Decimal("26.70"))
@@ -255,8 +280,9 @@ def test_discount_durations_across_several_invoices(as_, sub_factory, clock):
     subs = {}
     for tenant_id, duration, periods in (("once", "once", None), ("rep", "repeating", 2), ("ever", "forever", None)):
         subs[tenant_id] = sub_factory(tenant_id, "starter", started_at=JAN)
-        Discount.objects.create(subscription=subs[tenant_id], percent_off=Decimal("10"), duration=duration,
-                                duration_in_periods=periods)
+        Discount.objects.create(
+            subscription=subs[tenant_id], percent_off=Decimal("10"), duration=duration, duration_in_periods=periods
+        )
     expected = {"once": ["1.90", "0.00", "0.00"], "rep": ["1.90", "1.90", "0.00"], "ever": ["1.90", "1.90", "1.90"]}
     for tenant_id in subs:
         got = []
@@ -307,9 +333,13 @@ def test_schema_lists_invoice_endpoints(as_):
     r = as_("finance").get("/api/schema?format=json")
     assert r.status_code == 200
     paths = r.json()["paths"]
-    for p in ("/api/v1/billing/tenants/{tenant_id}/invoices", "/api/v1/billing/invoices/{invoice_id}",
-              "/api/v1/billing/invoices/{invoice_id}/finalize", "/api/v1/billing/invoices/{invoice_id}/void",
-              "/api/v1/billing/invoices/{invoice_id}/pdf"):
+    for p in (
+        "/api/v1/billing/tenants/{tenant_id}/invoices",
+        "/api/v1/billing/invoices/{invoice_id}",
+        "/api/v1/billing/invoices/{invoice_id}/finalize",
+        "/api/v1/billing/invoices/{invoice_id}/void",
+        "/api/v1/billing/invoices/{invoice_id}/pdf",
+    ):
         assert p in paths, p
 
 

@@ -1,4 +1,5 @@
 """The invoice PDF: what a customer reads on it, how it is served, stored and re-rendered."""
+
 from __future__ import annotations
 
 import io
@@ -23,8 +24,13 @@ def pdf_text(data: bytes) -> str:
 def acme(sub_factory, clock, record):
     clock.set(utc(2026, 2, 10, 12))
     Tenant.objects.filter(id="acme").delete()
-    Tenant.objects.create(id="acme", name="Acme Corp", email="ap@acme.example", address="9 Road Runner Ave\nPhoenix, AZ",
-                          tax_rate=Decimal("0.08"))
+    Tenant.objects.create(
+        id="acme",
+        name="Acme Corp",
+        email="ap@acme.example",
+        address="9 Road Runner Ave\nPhoenix, AZ",
+        tax_rate=Decimal("0.08"),
+    )
     sub = sub_factory("acme", "pro", started_at=JAN)
     Discount.objects.create(subscription=sub, percent_off=Decimal("10"), duration="forever")
     grant("acme", "5.00")
@@ -63,21 +69,47 @@ def test_finalized_pdf_has_everything_a_customer_needs(as_, acme, settings, djan
     text = pdf_text(r.content)
     seller = settings.BILLING_SELLER
     for expected in (
-        seller["name"], "1 Infrastructure Way", seller["email"], seller["tax_id"],
-        "Acme Corp", "9 Road Runner Ave", "ap@acme.example",
-        "INV-2026-000001", "10 Feb 2026", "12 Mar 2026",  # issue and due dates
+        seller["name"],
+        "1 Infrastructure Way",
+        seller["email"],
+        seller["tax_id"],
+        "Acme Corp",
+        "9 Road Runner Ave",
+        "ap@acme.example",
+        "INV-2026-000001",
+        "10 Feb 2026",
+        "12 Mar 2026",  # issue and due dates
         "01 Jan 2026 – 01 Feb 2026",
-        "Pro — base price", "Pro — API calls", "1,234,567", "0.0004", "442.91",  # 990,000 × 0.0004 + 234,567 × 0.0002
-        "Tier 1", "10,000", "Tier 2", "990,000", "396.00", "Tier 3", "234,567", "46.91",
-        "Pro — Storage", "0.70", "Pro — Jobs",
+        "Pro — base price",
+        "Pro — API calls",
+        "1,234,567",
+        "0.0004",
+        "442.91",  # 990,000 × 0.0004 + 234,567 × 0.0002
+        "Tier 1",
+        "10,000",
+        "Tier 2",
+        "990,000",
+        "396.00",
+        "Tier 3",
+        "234,567",
+        "46.91",
+        "Pro — Storage",
+        "0.70",
+        "Pro — Jobs",
     ):
         assert expected in text, expected
     assert inv["subtotal"] == "493.61"  # 49 + 442.91 + 0.70 + 1.00
     # discount 10 % = 49.36; tax (493.61 − 49.36) × 8 % = 35.54; total 479.79; credits 5.00
     assert inv["discount"] == "49.36" and inv["tax"] == "35.54" and inv["total"] == "479.79"
     assert inv["credits_applied"] == "5.00" and inv["amount_due"] == "474.79"
-    for label, value in (("Subtotal", "493.61"), ("Discount (10% off)", "49.36"), ("Tax (8%)", "35.54"), ("Total", "479.79"),
-                         ("Credits applied", "5.00"), ("Amount due (USD)", "474.79")):
+    for label, value in (
+        ("Subtotal", "493.61"),
+        ("Discount (10% off)", "49.36"),
+        ("Tax (8%)", "35.54"),
+        ("Total", "479.79"),
+        ("Credits applied", "5.00"),
+        ("Amount due (USD)", "474.79"),
+    ):
         assert label in text and value in text, label
     assert "DRAFT" not in text
 
@@ -104,8 +136,9 @@ def test_voided_invoice_pdf_says_void(as_, acme):
 
 def test_pdf_is_rendered_again_once_the_invoice_is_paid(sub_factory, clock):
     """A PDF stored at finalize shows the amount due; after payment the download shows a zero balance."""
-    from pypdf import PdfReader
     import io
+
+    from pypdf import PdfReader
 
     from billing.models import Invoice
     from billing.services.invoices import invoice_finalize, invoice_generate_for_period, invoice_pdf_bytes
@@ -114,8 +147,9 @@ def test_pdf_is_rendered_again_once_the_invoice_is_paid(sub_factory, clock):
     clock.set(utc(2026, 1, 1))
     sub = sub_factory("payer", "starter", started_at=utc(2026, 1, 1))
     clock.set(utc(2026, 2, 2))
-    invoice = invoice_finalize(invoice=invoice_generate_for_period(
-        subscription=sub, period_start=utc(2026, 1, 1), period_end=utc(2026, 2, 1)))
+    invoice = invoice_finalize(
+        invoice=invoice_generate_for_period(subscription=sub, period_start=utc(2026, 1, 1), period_end=utc(2026, 2, 1))
+    )
     text = lambda pdf: " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)  # noqa: E731
     assert "AMOUNT DUE" in text(invoice_pdf_bytes(invoice=Invoice.objects.get(pk=invoice.pk)))
     clock.set(utc(2026, 2, 5))

@@ -1,5 +1,6 @@
 """The invoice run (in-process): ended periods invoiced once, periods rolled, crash-safe re-runs,
 the grace period, and the final invoice of an immediate cancel."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -19,7 +20,9 @@ JAN, FEB, MAR, APR = utc(2026, 1, 1), utc(2026, 2, 1), utc(2026, 3, 1), utc(2026
 
 def periods(tenant_id: str) -> list[tuple]:
     return list(
-        Invoice.objects.filter(tenant_id=tenant_id).exclude(status="void").order_by("period_start")
+        Invoice.objects.filter(tenant_id=tenant_id)
+        .exclude(status="void")
+        .order_by("period_start")
         .values_list("period_start", "period_end", "status")
     )
 
@@ -121,8 +124,9 @@ def test_grace_period_delays_finalize(fleet, settings, clock):
     assert numbers() == consecutive(3)
 
 
-def test_immediate_cancel_queues_the_final_invoice_for_the_cut_period(sub_factory, clock, record,
-                                                                      django_capture_on_commit_callbacks):
+def test_immediate_cancel_queues_the_final_invoice_for_the_cut_period(
+    sub_factory, clock, record, django_capture_on_commit_callbacks
+):
     from billing.services.subscriptions import subscription_cancel
 
     clock.set(JAN)
@@ -182,7 +186,12 @@ def test_run_applies_credits_and_discount_like_finalize(sub_factory, clock):
     jan, feb = Invoice.objects.filter(tenant_id="thrifty").order_by("period_start")
     # January: 19.00 − 1.90 (10 %) = 17.10; credits 15.00 (the expiring 5 first, then 10) → 2.10 due
     assert (jan.subtotal, jan.discount, jan.total, jan.credits_applied, jan.amount_due) == (
-        Decimal("19.00"), Decimal("1.90"), Decimal("17.10"), Decimal("15.00"), Decimal("2.10"))
+        Decimal("19.00"),
+        Decimal("1.90"),
+        Decimal("17.10"),
+        Decimal("15.00"),
+        Decimal("2.10"),
+    )
     # February: the once-discount is used up and the credits are gone → 19.00 due
     assert (feb.discount, feb.credits_applied, feb.amount_due) == (Decimal("0.00"), Decimal("0.00"), Decimal("19.00"))
     assert CreditGrant.objects.get(pk=soon.pk).remaining == 0 and CreditGrant.objects.get(pk=later.pk).remaining == 0

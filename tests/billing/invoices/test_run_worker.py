@@ -1,4 +1,5 @@
 """The invoice run with a real Celery worker over Redis: killed halfway, re-run, nothing twice or lost."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # The configured broker when there is one (CI), so the producer pool and the worker agree on it;
 # a queue of this test's own keeps it apart from anything else on that Redis.
-BROKER = os.environ.get("CELERY_BROKER_URL", "").startswith("redis://") and os.environ["CELERY_BROKER_URL"] or (
-    "redis://127.0.0.1:6379/15"
+BROKER = (
+    os.environ.get("CELERY_BROKER_URL", "").startswith("redis://")
+    and os.environ["CELERY_BROKER_URL"]
+    or ("redis://127.0.0.1:6379/15")
 )
 SUBSCRIPTIONS = 24
 

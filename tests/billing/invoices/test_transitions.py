@@ -1,4 +1,5 @@
 """Every invoice status change, allowed and refused, through the services."""
+
 from __future__ import annotations
 
 import pytest
@@ -78,8 +79,17 @@ def test_void_and_uncollectible_refuse_anything_but_open(make, status):
     assert Invoice.objects.get(pk=inv.pk).status == status
 
 
-@pytest.mark.parametrize("status,to", [("paid", "open"), ("void", "open"), ("void", "paid"), ("draft", "void"),
-                                       ("uncollectible", "void"), ("paid", "draft")])
+@pytest.mark.parametrize(
+    "status,to",
+    [
+        ("paid", "open"),
+        ("void", "open"),
+        ("void", "paid"),
+        ("draft", "void"),
+        ("uncollectible", "void"),
+        ("paid", "draft"),
+    ],
+)
 def test_transition_table_refuses(make, status, to):
     inv = make(status)
     with pytest.raises(InvalidTransition):

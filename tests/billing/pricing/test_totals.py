@@ -23,7 +23,12 @@ def test_full_order_with_percent_discount_tax_and_credits():
     # subtotal 61.35; 10 % = 6.135 → 6.14; tax (55.21 × 0.2 = 11.042) → 11.04; total 66.25
     ten_percent = DiscountSpec(percent_off=D("10"))
     assert totals(["49.00", "12.35"], discount=ten_percent, tax_rate="0.2", credits="10") == (
-        "61.35", "6.14", "11.04", "66.25", "10.00", "56.25",
+        "61.35",
+        "6.14",
+        "11.04",
+        "66.25",
+        "10.00",
+        "56.25",
     )
     # credits beyond the total are not consumed
     assert totals(["49.00", "12.35"], discount=ten_percent, tax_rate="0.2", credits="100")[4:] == ("66.25", "0.00")
@@ -31,7 +36,12 @@ def test_full_order_with_percent_discount_tax_and_credits():
 
 def test_amount_off_never_exceeds_the_subtotal():
     assert totals(["20.00"], discount=DiscountSpec(amount_off=D("50")), tax_rate="0.2", credits="5") == (
-        "20.00", "20.00", "0.00", "0.00", "0.00", "0.00",
+        "20.00",
+        "20.00",
+        "0.00",
+        "0.00",
+        "0.00",
+        "0.00",
     )
 
 
@@ -39,7 +49,12 @@ def test_empty_invoice_and_jpy():
     assert totals([]) == ("0.00",) * 6
     # 4913 × 15 % = 736.95 → 737; (4913 − 737) × 0.1 = 417.6 → 418
     assert totals(["4900", "13"], currency="JPY", discount=DiscountSpec(percent_off=D("15")), tax_rate="0.1") == (
-        "4913", "737", "418", "4594", "0", "4594",
+        "4913",
+        "737",
+        "418",
+        "4594",
+        "0",
+        "4594",
     )
 
 

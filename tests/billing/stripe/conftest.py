@@ -6,6 +6,7 @@ always stops it; `stripe_emulator` wipes its state (DELETE /_config/data) and po
 it for one test. Webhook requests carry genuine Stripe-Signature headers: HMAC-SHA256 of
 "{timestamp}.{payload}" with the webhook secret, computed here rather than by the code under test.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,7 +60,10 @@ def localstripe_url(tmp_path_factory):
     with open(state_dir / "emulator.log", "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-c", EMULATOR, str(state_dir / "localstripe.pickle")],
-            stdout=subprocess.PIPE, stderr=log, text=True, cwd=state_dir,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=state_dir,
         )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 30)
@@ -100,9 +104,12 @@ class Emulator:
 
     def pay(self, intent_id: str, card: str = "4242424242424242"):
         """Return the intent after the customer confirms it with the test card `card`."""
-        method = self.client.v1.payment_methods.create(params={
-            "type": "card", "card": {"number": card, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
-        })
+        method = self.client.v1.payment_methods.create(
+            params={
+                "type": "card",
+                "card": {"number": card, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+            }
+        )
         self.client.v1.payment_intents.update(intent_id, params={"payment_method": method.id})
         try:
             self.client.v1.payment_intents.confirm(intent_id)
@@ -150,22 +157,39 @@ def stripe_signature(body: str, *, secret: str = WEBHOOK_SECRET, timestamp: int 
 def make_event(event_type: str, obj: dict, *, event_id: str | None = None, created: int | None = None) -> dict:
     """Return a Stripe event envelope around `obj`."""
     return {
-        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "type": event_type,
-        "created": created or int(time.time()), "livemode": False, "api_version": "2025-09-30.clover",
+        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "type": event_type,
+        "created": created or int(time.time()),
+        "livemode": False,
+        "api_version": "2025-09-30.clover",
         "data": {"object": obj},
     }
 
 
-def deliver(client, event: dict | str, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
-            signature: str | None = None):
+def deliver(
+    client,
+    event: dict | str,
+    *,
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+    signature: str | None = None,
+):
     """Return the webhook's response to `event` POSTed with a genuine (or the given) signature."""
     body = event if isinstance(event, str) else json.dumps(event, indent=2)
     headers = {"HTTP_STRIPE_SIGNATURE": signature or stripe_signature(body, secret=secret, timestamp=timestamp)}
     return client.post(WEBHOOK_URL, data=body, content_type="application/json; charset=utf-8", **headers)
 
 
-def intent_object(invoice, *, amount: int | None = None, intent_id: str = "pi_test_1", status: str = "succeeded",
-                  currency: str | None = None, metadata: dict | None = None) -> dict:
+def intent_object(
+    invoice,
+    *,
+    amount: int | None = None,
+    intent_id: str = "pi_test_1",
+    status: str = "succeeded",
+    currency: str | None = None,
+    metadata: dict | None = None,
+) -> dict:
     """Return a current-shape PaymentIntent paying `invoice` (amount in minor units)."""
     from billing_project.money import to_minor_units
 
@@ -173,9 +197,13 @@ def intent_object(invoice, *, amount: int | None = None, intent_id: str = "pi_te
     if metadata is None:
         metadata = {"invoice_id": str(invoice.id), "tenant_id": invoice.tenant_id}
     return {
-        "id": intent_id, "object": "payment_intent", "amount": amount,
+        "id": intent_id,
+        "object": "payment_intent",
+        "amount": amount,
         "amount_received": amount if status == "succeeded" else 0,
-        "currency": currency or invoice.currency.lower(), "status": status, "metadata": metadata,
+        "currency": currency or invoice.currency.lower(),
+        "status": status,
+        "metadata": metadata,
         "customer": invoice.tenant.stripe_customer_id or None,
     }
 
@@ -190,10 +218,16 @@ def make_invoice(db):
     def make(tenant, *, amount_due="49.00", currency="USD", status="open", subscription=None) -> Invoice:
         n = next(counter)
         return Invoice.objects.create(
-            tenant=tenant, subscription=subscription, status=status, currency=currency,
+            tenant=tenant,
+            subscription=subscription,
+            status=status,
+            currency=currency,
             number=None if status == "draft" else f"INV-2026-{n:06d}",
-            period_start=datetime(2026, 10, 1, tzinfo=UTC), period_end=datetime(2026, 11, 1, tzinfo=UTC),
-            subtotal=Decimal(amount_due), total=Decimal(amount_due), amount_due=Decimal(amount_due),
+            period_start=datetime(2026, 10, 1, tzinfo=UTC),
+            period_end=datetime(2026, 11, 1, tzinfo=UTC),
+            subtotal=Decimal(amount_due),
+            total=Decimal(amount_due),
+            amount_due=Decimal(amount_due),
             finalized_at=None if status == "draft" else datetime(2026, 11, 1, tzinfo=UTC),
         )
 
@@ -207,7 +241,12 @@ def subscription(catalog, tenant):
 
     start = datetime(2026, 10, 1, tzinfo=UTC)
     return Subscription.objects.create(
-        tenant=tenant, plan_id="pro", status="active", currency="USD", started_at=start,
-        current_period_start=datetime(2026, 11, 1, tzinfo=UTC), current_period_end=datetime(2026, 12, 1, tzinfo=UTC),
+        tenant=tenant,
+        plan_id="pro",
+        status="active",
+        currency="USD",
+        started_at=start,
+        current_period_start=datetime(2026, 11, 1, tzinfo=UTC),
+        current_period_end=datetime(2026, 12, 1, tzinfo=UTC),
         invoiced_through=datetime(2026, 11, 1, tzinfo=UTC),
     )

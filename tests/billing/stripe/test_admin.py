@@ -1,4 +1,5 @@
 """The finance back office: webhook events listed and filtered, failed ones reprocessed safely."""
+
 import io
 from decimal import Decimal
 
@@ -22,8 +23,9 @@ def finance_staff():
     return client
 
 
-def test_finance_lists_filters_and_reprocesses_failed_events(anon, tenant, make_invoice, stripe_settings,
-                                                           finance_staff):
+def test_finance_lists_filters_and_reprocesses_failed_events(
+    anon, tenant, make_invoice, stripe_settings, finance_staff
+):
     invoice = make_invoice(tenant, status="draft", amount_due="49.00")
     early = make_event("payment_intent.succeeded", intent_object(invoice), event_id="evt_early")
     r = deliver(anon, early)
@@ -49,7 +51,10 @@ def test_finance_lists_filters_and_reprocesses_failed_events(anon, tenant, make_
     invoice.refresh_from_db()
     assert invoice.status == "paid" and invoice.amount_paid == Decimal("49.00")
     assert dict(StripeWebhookEvent.objects.values_list("event_id", "processed")) == {
-        "evt_early": True, "evt_fine": True, "evt_forged": False}
+        "evt_early": True,
+        "evt_fine": True,
+        "evt_forged": False,
+    }
 
     # Reprocessing again (or Stripe redelivering) is harmless.
     paid_at = invoice.paid_at
@@ -59,8 +64,9 @@ def test_finance_lists_filters_and_reprocesses_failed_events(anon, tenant, make_
     assert invoice.status == "paid" and invoice.paid_at == paid_at
 
 
-def test_a_still_failing_event_is_reported_and_stays_unprocessed(anon, tenant, make_invoice, stripe_settings,
-                                                                finance_staff):
+def test_a_still_failing_event_is_reported_and_stays_unprocessed(
+    anon, tenant, make_invoice, stripe_settings, finance_staff
+):
     invoice = make_invoice(tenant, amount_due="49.00")
     deliver(anon, make_event("payment_intent.succeeded", intent_object(invoice, amount=1), event_id="evt_short"))
     r = finance_staff.post(CHANGELIST, {"action": "reprocess", "_selected_action": ["evt_short"]}, follow=True)

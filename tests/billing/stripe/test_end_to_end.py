@@ -1,4 +1,5 @@
 """The whole payment path against the Stripe emulator: intent, customer pays, signed webhook, paid."""
+
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,8 +31,13 @@ def test_open_invoice_is_paid_through_the_emulator_and_a_replay_changes_nothing(
 
     r = deliver(anon, event)
     assert r.status_code == 200, r.json()
-    assert r.json() == {"id": event["id"], "type": "payment_intent.succeeded", "processed": True,
-                        "replay": False, "error": None}
+    assert r.json() == {
+        "id": event["id"],
+        "type": "payment_intent.succeeded",
+        "processed": True,
+        "replay": False,
+        "error": None,
+    }
     invoice.refresh_from_db()
     assert invoice.status == "paid"
     assert invoice.amount_paid == Decimal("49.00")

@@ -1,4 +1,5 @@
 """The Stripe gateway: one customer per tenant, idempotency keys, and clean errors when Stripe fails."""
+
 import socket
 import threading
 import time
@@ -19,8 +20,13 @@ def sent(monkeypatch):
     original = stripe.RequestsClient.request
 
     def spy(self, method, url, headers, post_data=None):
-        calls.append((method.upper(), url.split("://", 1)[1].split("/", 1)[1].split("?")[0],
-                      (headers or {}).get("Idempotency-Key")))
+        calls.append(
+            (
+                method.upper(),
+                url.split("://", 1)[1].split("/", 1)[1].split("?")[0],
+                (headers or {}).get("Idempotency-Key"),
+            )
+        )
         return original(self, method, url, headers, post_data)
 
     monkeypatch.setattr(stripe.RequestsClient, "request", spy)
@@ -92,9 +98,16 @@ def test_stripe_down_is_a_502_in_the_error_shape_and_nothing_is_stored(api, tena
     invoice = make_invoice(tenant)
     r = api("tenant", "acme").post(f"/api/v1/billing/invoices/{invoice.id}/payment-intent")
     assert r.status_code == 502
-    assert r.json() == {"type": "server_error", "errors": [{
-        "code": "payment_provider_error", "detail": "Stripe could not be reached to create the customer.",
-        "attr": None}]}
+    assert r.json() == {
+        "type": "server_error",
+        "errors": [
+            {
+                "code": "payment_provider_error",
+                "detail": "Stripe could not be reached to create the customer.",
+                "attr": None,
+            }
+        ],
+    }
     invoice.refresh_from_db()
     tenant.refresh_from_db()
     assert invoice.stripe_payment_intent_id == "" and tenant.stripe_customer_id == ""
@@ -109,8 +122,11 @@ def test_a_stripe_that_never_answers_times_out_into_a_502(api, tenant, stripe_se
         silent.listen(8)
         stripe_settings.STRIPE_API_BASE = f"http://127.0.0.1:{silent.getsockname()[1]}"
         started = time.monotonic()
-        r = api("finance").post("/api/v1/billing/stripe/portal",
-                                {"tenant_id": "acme", "return_url": "https://app.example/billing"}, format="json")
+        r = api("finance").post(
+            "/api/v1/billing/stripe/portal",
+            {"tenant_id": "acme", "return_url": "https://app.example/billing"},
+            format="json",
+        )
         elapsed = time.monotonic() - started
     gateway._build_client.cache_clear()
     assert r.status_code == 502 and r.json()["errors"][0]["code"] == "payment_provider_error"
@@ -120,13 +136,21 @@ def test_a_stripe_that_never_answers_times_out_into_a_502(api, tenant, stripe_se
 @pytest.mark.django_db
 def test_a_stripe_error_answer_is_a_502_not_a_500(api, tenant, stripe_emulator):
     # The emulator has no Checkout Sessions: it answers 404, as Stripe would to a broken request.
-    r = api("finance").post("/api/v1/billing/stripe/checkout", {
-        "tenant_id": "acme", "mode": "setup", "success_url": "https://app.example/ok",
-        "cancel_url": "https://app.example/cancel"}, format="json")
+    r = api("finance").post(
+        "/api/v1/billing/stripe/checkout",
+        {
+            "tenant_id": "acme",
+            "mode": "setup",
+            "success_url": "https://app.example/ok",
+            "cancel_url": "https://app.example/cancel",
+        },
+        format="json",
+    )
     assert r.status_code == 502
     error = r.json()["errors"][0]
     assert error["code"] == "payment_provider_error" and error["detail"].startswith(
-        "Stripe could not create the checkout session")
+        "Stripe could not create the checkout session"
+    )
 
 
 @pytest.mark.django_db
@@ -143,4 +167,5 @@ def test_keys_depend_on_the_request_only():
     same = {"metadata": {"tenant_id": "acme", "invoice_id": "x"}, "currency": "usd", "amount": 4900}
     assert gateway.idempotency_key("pi-x-4900", params) == gateway.idempotency_key("pi-x-4900", same)
     assert gateway.idempotency_key("pi-x-4900", params) != gateway.idempotency_key(
-        "pi-x-4900", {**params, "customer": "cus_2"})
+        "pi-x-4900", {**params, "customer": "cus_2"}
+    )

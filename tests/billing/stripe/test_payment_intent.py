@@ -1,4 +1,5 @@
 """POST /invoices/:invoiceId/payment-intent against the Stripe emulator."""
+
 from decimal import Decimal
 
 import pytest
@@ -26,8 +27,11 @@ def test_creates_an_intent_for_the_amount_due_with_metadata_and_the_tenant_custo
     tenant.refresh_from_db()
     assert at_stripe["amount"] == 12345 and at_stripe["currency"] == "usd"
     assert at_stripe["customer"] == tenant.stripe_customer_id and tenant.stripe_customer_id.startswith("cus_")
-    assert at_stripe["metadata"] == {"invoice_id": str(invoice.id), "tenant_id": "acme",
-                                     "invoice_number": invoice.number}
+    assert at_stripe["metadata"] == {
+        "invoice_id": str(invoice.id),
+        "tenant_id": "acme",
+        "invoice_number": invoice.number,
+    }
     invoice.refresh_from_db()
     assert invoice.stripe_payment_intent_id == body["id"]
 
@@ -80,14 +84,18 @@ def test_an_intent_that_already_succeeded_is_a_conflict_not_a_second_intent(api,
     assert len(stripe_emulator.get("/v1/payment_intents")["data"]) == 1
 
 
-@pytest.mark.parametrize("status, due", [("draft", "49.00"), ("paid", "49.00"), ("void", "49.00"),
-                                         ("uncollectible", "49.00"), ("open", "0.00")])
+@pytest.mark.parametrize(
+    "status, due",
+    [("draft", "49.00"), ("paid", "49.00"), ("void", "49.00"), ("uncollectible", "49.00"), ("open", "0.00")],
+)
 def test_only_open_invoices_with_an_amount_due_are_payable(api, tenant, make_invoice, stripe_emulator, status, due):
     invoice = make_invoice(tenant, status=status, amount_due=due)
     r = api("finance").post(url(invoice))
     assert r.status_code == 409
-    assert r.json() == {"type": "client_error", "errors": [
-        {"code": "invoice_not_payable", "detail": r.json()["errors"][0]["detail"], "attr": None}]}
+    assert r.json() == {
+        "type": "client_error",
+        "errors": [{"code": "invoice_not_payable", "detail": r.json()["errors"][0]["detail"], "attr": None}],
+    }
     assert stripe_emulator.get("/v1/payment_intents")["data"] == []
 
 
@@ -97,7 +105,11 @@ def test_roles_and_tenant_isolation(api, anon, tenant, other_tenant, make_invoic
     assert r.status_code == 404 and r.json()["errors"][0]["code"] == "not_found"
     assert api("service").post(url(theirs)).status_code == 403
     assert anon.post(url(theirs)).status_code == 401
-    assert api("tenant", "acme").post("/api/v1/billing/invoices/00000000-0000-0000-0000-000000000007/payment-intent"
-                                      ).status_code == 404
+    assert (
+        api("tenant", "acme")
+        .post("/api/v1/billing/invoices/00000000-0000-0000-0000-000000000007/payment-intent")
+        .status_code
+        == 404
+    )
     assert stripe_emulator.get("/v1/customers")["data"] == []
     assert Tenant.objects.get(pk="globex").stripe_customer_id == ""

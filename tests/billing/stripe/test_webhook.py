@@ -1,4 +1,5 @@
 """POST /stripe/webhook: stored first, verified, applied exactly once."""
+
 import json
 import time
 from datetime import UTC, datetime
@@ -33,7 +34,12 @@ def test_payment_intent_succeeded_marks_the_invoice_paid(anon, invoice):
     assert invoice.stripe_payment_intent_id == "pi_test_1"
     stored = StripeWebhookEvent.objects.get()
     assert (stored.event_id, stored.type, stored.signature_valid, stored.processed, stored.error) == (
-        event["id"], "payment_intent.succeeded", True, True, "")
+        event["id"],
+        "payment_intent.succeeded",
+        True,
+        True,
+        "",
+    )
     assert json.loads(stored.raw_body) == event and stored.processed_at is not None
 
 
@@ -49,18 +55,24 @@ def test_a_bad_signature_is_400_and_stored_unverified_and_unapplied(anon, invoic
 @pytest.mark.parametrize("signature", ["", "garbage", "t=abc,v1=00", "t=1795600000"])
 def test_a_missing_or_malformed_signature_is_400(anon, invoice, signature):
     body = json.dumps(make_event("payment_intent.succeeded", intent_object(invoice)))
-    r = anon.post(WEBHOOK_URL, data=body, content_type="application/json",
-                  **({"HTTP_STRIPE_SIGNATURE": signature} if signature else {}))
+    r = anon.post(
+        WEBHOOK_URL,
+        data=body,
+        content_type="application/json",
+        **({"HTTP_STRIPE_SIGNATURE": signature} if signature else {}),
+    )
     assert error(r) == (400, "invalid_signature")
     assert Invoice.objects.get(pk=invoice.pk).status == "open"
 
 
 def test_a_tampered_body_does_not_verify(anon, invoice):
     genuine = json.dumps(make_event("payment_intent.succeeded", intent_object(invoice, amount=100)))
-    tampered = genuine.replace('"amount": 100', '"amount": 4900').replace('"amount_received": 100',
-                                                                         '"amount_received": 4900')
-    r = anon.post(WEBHOOK_URL, data=tampered, content_type="application/json",
-                  HTTP_STRIPE_SIGNATURE=stripe_signature(genuine))
+    tampered = genuine.replace('"amount": 100', '"amount": 4900').replace(
+        '"amount_received": 100', '"amount_received": 4900'
+    )
+    r = anon.post(
+        WEBHOOK_URL, data=tampered, content_type="application/json", HTTP_STRIPE_SIGNATURE=stripe_signature(genuine)
+    )
     assert error(r) == (400, "invalid_signature")
     assert Invoice.objects.get(pk=invoice.pk).status == "open"
 
@@ -90,8 +102,13 @@ def test_a_forged_delivery_first_cannot_poison_the_genuine_one(anon, invoice):
 
 def test_a_replayed_event_changes_nothing(anon, invoice, subscription):
     Invoice.objects.filter(pk=invoice.pk).update(subscription=subscription)
-    failed = make_event("payment_intent.payment_failed", {**intent_object(invoice, status="requires_payment_method"),
-                        "last_payment_error": {"message": "Your card was declined."}})
+    failed = make_event(
+        "payment_intent.payment_failed",
+        {
+            **intent_object(invoice, status="requires_payment_method"),
+            "last_payment_error": {"message": "Your card was declined."},
+        },
+    )
     assert deliver(anon, failed).json()["processed"] is True
     assert Subscription.objects.get(pk=subscription.pk).status == "past_due"
     Subscription.objects.filter(pk=subscription.pk).update(status="active")  # finance sorted it out
@@ -108,8 +125,10 @@ def test_an_amount_mismatch_is_recorded_not_applied(anon, invoice):
     assert r.status_code == 200
     body = r.json()
     assert body["processed"] is False
-    assert body["error"] == (f"Amount mismatch: Stripe payment pi_test_1 received 40.00 USD but invoice "
-                             f"{invoice.number} has 49.00 USD due; not applied.")
+    assert body["error"] == (
+        f"Amount mismatch: Stripe payment pi_test_1 received 40.00 USD but invoice "
+        f"{invoice.number} has 49.00 USD due; not applied."
+    )
     invoice.refresh_from_db()
     assert invoice.status == "open" and invoice.amount_paid == Decimal("0.00") and invoice.paid_at is None
     assert invoice.payment_note == f"Stripe event {event['id']}: {body['error']}"
@@ -124,9 +143,17 @@ def test_a_payment_in_another_currency_is_a_mismatch(anon, invoice):
 
 
 def test_checkout_session_completed_pays_and_the_intent_event_of_the_same_payment_is_a_no_op(anon, invoice):
-    session = {"id": "cs_test_9", "object": "checkout.session", "mode": "payment", "payment_status": "paid",
-               "status": "complete", "amount_total": 4900, "currency": "usd", "payment_intent": "pi_from_checkout",
-               "metadata": {"invoice_id": str(invoice.id), "tenant_id": "acme"}}
+    session = {
+        "id": "cs_test_9",
+        "object": "checkout.session",
+        "mode": "payment",
+        "payment_status": "paid",
+        "status": "complete",
+        "amount_total": 4900,
+        "currency": "usd",
+        "payment_intent": "pi_from_checkout",
+        "metadata": {"invoice_id": str(invoice.id), "tenant_id": "acme"},
+    }
     r = deliver(anon, make_event("checkout.session.completed", session, created=1795600000))
     assert r.status_code == 200 and r.json()["processed"] is True
     invoice.refresh_from_db()
@@ -141,10 +168,17 @@ def test_checkout_session_completed_pays_and_the_intent_event_of_the_same_paymen
 
 
 def test_a_setup_or_unpaid_checkout_session_changes_nothing(anon, invoice):
-    for session in ({"id": "cs_setup", "mode": "setup", "payment_status": "no_payment_required",
-                     "metadata": {"tenant_id": "acme"}},
-                    {"id": "cs_later", "mode": "payment", "payment_status": "unpaid", "amount_total": 4900,
-                     "currency": "usd", "metadata": {"invoice_id": str(invoice.id), "tenant_id": "acme"}}):
+    for session in (
+        {"id": "cs_setup", "mode": "setup", "payment_status": "no_payment_required", "metadata": {"tenant_id": "acme"}},
+        {
+            "id": "cs_later",
+            "mode": "payment",
+            "payment_status": "unpaid",
+            "amount_total": 4900,
+            "currency": "usd",
+            "metadata": {"invoice_id": str(invoice.id), "tenant_id": "acme"},
+        },
+    ):
         r = deliver(anon, make_event("checkout.session.completed", session))
         assert r.json()["processed"] is True
     assert Invoice.objects.get(pk=invoice.pk).status == "open"
@@ -180,8 +214,10 @@ def test_metadata_naming_an_unknown_invoice_is_an_error(anon, invoice):
 
 def test_payment_failed_sets_the_subscription_past_due(anon, invoice, subscription):
     Invoice.objects.filter(pk=invoice.pk).update(subscription=subscription)
-    intent = {**intent_object(invoice, status="requires_payment_method"),
-              "last_payment_error": {"message": "Your card has insufficient funds."}}
+    intent = {
+        **intent_object(invoice, status="requires_payment_method"),
+        "last_payment_error": {"message": "Your card has insufficient funds."},
+    }
     r = deliver(anon, make_event("payment_intent.payment_failed", intent))
     assert r.status_code == 200 and r.json()["processed"] is True
     assert Subscription.objects.get(pk=subscription.pk).status == "past_due"

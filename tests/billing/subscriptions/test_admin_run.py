@@ -1,4 +1,5 @@
 """The subscriptions admin action that runs the invoices of the selected subscriptions."""
+
 import pytest
 from django.contrib.auth.models import User
 

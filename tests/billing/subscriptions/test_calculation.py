@@ -1,4 +1,5 @@
 """Preview during a trial, the estimate's projection, period roll-over, coupons at create, credit balance."""
+
 from decimal import Decimal
 
 import pytest
@@ -76,8 +77,9 @@ def test_estimate_projects_sum_and_count_but_not_max_or_unique(catalog, clock, a
 def test_estimate_counts_only_the_paused_time_already_known(catalog, clock, as_):
     acme = as_("tenant", "acme")
     clock.set(MAR(1))
-    sub_id = acme.post(f"{BASE}/tenants/acme/subscriptions", {"plan_id": "pro", "trial_days": 0},
-                       format="json").json()["id"]
+    sub_id = acme.post(f"{BASE}/tenants/acme/subscriptions", {"plan_id": "pro", "trial_days": 0}, format="json").json()[
+        "id"
+    ]
     clock.set(MAR(11))
     acme.post(f"{BASE}/subscriptions/{sub_id}/pause", {}, format="json")
     clock.set(MAR(12))
@@ -99,10 +101,10 @@ def test_preview_and_estimate_need_a_live_subscription(catalog, clock, as_):
 def test_roll_period_applies_everything_due_once_and_leaves_invoiced_through(catalog, clock, as_):
     fin = as_("finance")
     clock.set(MAR(15))
-    sub_id = fin.post(f"{BASE}/tenants/acme/subscriptions",
-                      {"plan_id": "starter", "start_date": "2026-01-31"}, format="json").json()["id"]
-    fin.post(f"{BASE}/subscriptions/{sub_id}/change-plan", {"plan_id": "pro", "effective": "period_end"},
-             format="json")
+    sub_id = fin.post(
+        f"{BASE}/tenants/acme/subscriptions", {"plan_id": "starter", "start_date": "2026-01-31"}, format="json"
+    ).json()["id"]
+    fin.post(f"{BASE}/subscriptions/{sub_id}/change-plan", {"plan_id": "pro", "effective": "period_end"}, format="json")
     # The invoice run rolls at the end of the period [Feb 28, Mar 31).
     sub = subscription_roll_period(subscription_id=sub_id, at=utc(2026, 3, 31))
     assert (sub.plan_id, sub.scheduled_plan_id) == ("pro", None)
@@ -117,8 +119,9 @@ def test_roll_period_applies_everything_due_once_and_leaves_invoiced_through(cat
     # The ended period still bills Starter alone, the new one Pro alone.
     old = period_bill(subscription=sub, period_start=utc(2026, 2, 28), period_end=utc(2026, 3, 31), cutoff=None)
     assert {line.plan_id for line in old.lines} == {"starter"} and old.lines[0].amount == Decimal("19.00")
-    segs = subscription_segments(subscription=sub, period_start=utc(2026, 3, 31), period_end=utc(2026, 4, 30),
-                                 cutoff=None)
+    segs = subscription_segments(
+        subscription=sub, period_start=utc(2026, 3, 31), period_end=utc(2026, 4, 30), cutoff=None
+    )
     assert [(s.plan_id, s.start, s.end) for s in segs] == [("pro", utc(2026, 3, 31), utc(2026, 4, 30))]
 
 
@@ -127,8 +130,9 @@ def test_credit_balance_in_the_subscription(catalog, clock, as_):
     clock.set(MAR(1))
     sub_id = acme.post(f"{BASE}/tenants/acme/subscriptions", {"plan_id": "starter"}, format="json").json()["id"]
     CreditGrant.objects.create(tenant_id="acme", amount=Decimal("30"), remaining=Decimal("12.5"), currency="USD")
-    CreditGrant.objects.create(tenant_id="acme", amount=Decimal("5"), remaining=Decimal("5"), currency="USD",
-                               expires_at=MAR(2))
+    CreditGrant.objects.create(
+        tenant_id="acme", amount=Decimal("5"), remaining=Decimal("5"), currency="USD", expires_at=MAR(2)
+    )
     CreditGrant.objects.create(tenant_id="acme", amount=Decimal("9"), remaining=Decimal("9"), currency="EUR")
     clock.set(MAR(3))
     sub = acme.get(f"{BASE}/tenants/acme/subscription").json()
@@ -141,8 +145,9 @@ def test_coupon_code_at_create(catalog, clock, as_):
 
     acme = as_("tenant", "acme")
     clock.set(MAR(1))
-    Coupon.objects.create(code="SAVE10", name="Save 10", percent_off=Decimal("10"), duration="repeating",
-                          duration_in_periods=3)
+    Coupon.objects.create(
+        code="SAVE10", name="Save 10", percent_off=Decimal("10"), duration="repeating", duration_in_periods=3
+    )
     r = acme.post(f"{BASE}/tenants/acme/subscriptions", {"plan_id": "starter", "coupon_code": "NOPE"}, format="json")
     assert r.status_code == 400
     assert r.json()["errors"][0]["attr"] == "coupon_code" and r.json()["errors"][0]["code"] == "not_found"
@@ -150,10 +155,26 @@ def test_coupon_code_at_create(catalog, clock, as_):
     r = acme.post(f"{BASE}/tenants/acme/subscriptions", {"plan_id": "starter", "coupon_code": "save10"}, format="json")
     assert r.status_code == 201, r.json()
     discount = r.json()["discount"]
-    assert {k: discount[k] for k in ("coupon_code", "percent_off", "amount_off", "duration", "duration_in_periods",
-                                     "periods_applied", "active")} == {
-        "coupon_code": "SAVE10", "percent_off": "10", "amount_off": None, "duration": "repeating",
-        "duration_in_periods": 3, "periods_applied": 0, "active": True}
+    assert {
+        k: discount[k]
+        for k in (
+            "coupon_code",
+            "percent_off",
+            "amount_off",
+            "duration",
+            "duration_in_periods",
+            "periods_applied",
+            "active",
+        )
+    } == {
+        "coupon_code": "SAVE10",
+        "percent_off": "10",
+        "amount_off": None,
+        "duration": "repeating",
+        "duration_in_periods": 3,
+        "periods_applied": 0,
+        "active": True,
+    }
     # The preview applies it: 19.00 × 15/31 = 9.19, less 10 % (0.919 → 0.92) = 8.27.
     clock.set(MAR(16))
     body = acme.get(f"{BASE}/tenants/acme/billing/preview").json()

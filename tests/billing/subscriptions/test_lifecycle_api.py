@@ -1,5 +1,6 @@
 """Subscription lifecycle through the API: create, get, list, trial, plan changes, cancel, reactivate,
 pause/resume, the 409s of wrong states, roles, and tenant isolation."""
+
 from datetime import timedelta
 
 import pytest
@@ -12,9 +13,24 @@ from .conftest import BASE, utc
 pytestmark = pytest.mark.django_db
 
 SUB_KEYS = {
-    "id", "tenant_id", "plan_id", "status", "currency", "started_at", "current_period_start", "current_period_end",
-    "trial_end", "cancel_at_period_end", "canceled_at", "ended_at", "paused_at", "resume_at", "scheduled_plan_id",
-    "discount", "created_at", "credit_balance",
+    "id",
+    "tenant_id",
+    "plan_id",
+    "status",
+    "currency",
+    "started_at",
+    "current_period_start",
+    "current_period_end",
+    "trial_end",
+    "cancel_at_period_end",
+    "canceled_at",
+    "ended_at",
+    "paused_at",
+    "resume_at",
+    "scheduled_plan_id",
+    "discount",
+    "created_at",
+    "credit_balance",
 }
 
 
@@ -183,7 +199,9 @@ def test_back_dating_is_finance_only_and_clamps_month_ends(catalog, clock, acme,
     assert db.invoiced_through == utc(2026, 1, 31)  # ended periods wait for invoicing
     clock.set(utc(2026, 3, 31))
     assert (live(acme).json()["current_period_start"], live(acme).json()["current_period_end"]) == (
-        "2026-03-31T00:00:00Z", "2026-04-30T00:00:00Z")
+        "2026-03-31T00:00:00Z",
+        "2026-04-30T00:00:00Z",
+    )
     assert Subscription.objects.get(pk=sub["id"]).invoiced_through == utc(2026, 1, 31)
 
 
@@ -210,8 +228,12 @@ def test_change_plan_immediately_splits_the_history(catalog, clock, acme):
 
 @pytest.mark.parametrize(
     "plan, err",
-    [("pro-eur", "currency_mismatch"), ("pro-annual", "interval_mismatch"), ("nope", "unknown_plan"),
-     ("starter", "same_plan")],
+    [
+        ("pro-eur", "currency_mismatch"),
+        ("pro-annual", "interval_mismatch"),
+        ("nope", "unknown_plan"),
+        ("starter", "same_plan"),
+    ],
 )
 def test_change_plan_refusals(catalog, clock, acme, plan, err):
     clock.set(utc(2026, 3, 1))
@@ -278,7 +300,10 @@ def test_cancel_at_period_end_then_it_ends_with_the_period(catalog, clock, acme)
     assert live(acme).status_code == 404
     [ended] = acme.get(f"{BASE}/tenants/acme/subscriptions").json()["results"]
     assert ended["status"] == "canceled" and ended["ended_at"] == "2026-04-01T00:00:00Z"
-    assert (ended["current_period_start"], ended["current_period_end"]) == ("2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z")
+    assert (ended["current_period_start"], ended["current_period_end"]) == (
+        "2026-03-01T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+    )
     assert acme.get(f"{BASE}/tenants/acme/billing/preview").status_code == 404
 
 
@@ -317,8 +342,13 @@ def test_cancel_now_ends_it_and_signals_the_final_invoice(catalog, clock, acme, 
     assert sub["canceled_at"] == "2026-03-11T06:00:00Z" and sub["cancel_at_period_end"] is False
     assert received == [(sub_id, utc(2026, 3, 11, 6))]
     # Every action on a canceled subscription but reactivate is a 409.
-    for action, body in [("cancel", {}), ("cancel", {"at_period_end": False}), ("pause", {}), ("resume", {}),
-                         ("change-plan", {"plan_id": "pro"})]:
+    for action, body in [
+        ("cancel", {}),
+        ("cancel", {"at_period_end": False}),
+        ("pause", {}),
+        ("resume", {}),
+        ("change-plan", {"plan_id": "pro"}),
+    ]:
         r = act(acme, sub_id, action, **body)
         assert r.status_code == 409, (action, r.json())
     assert code(act(acme, sub_id, "cancel")) == "subscription_canceled"
@@ -334,8 +364,9 @@ def test_cancel_now_cuts_the_billed_period(catalog, clock, acme):
     clock.set(utc(2026, 3, 11))
     act(acme, sub_id, "cancel", at_period_end=False)
     sub = Subscription.objects.get(pk=sub_id)
-    bill = period_bill(subscription=sub, period_start=sub.current_period_start, period_end=sub.current_period_end,
-                       cutoff=None)
+    bill = period_bill(
+        subscription=sub, period_start=sub.current_period_start, period_end=sub.current_period_end, cutoff=None
+    )
     base = bill.lines[0]
     # 19.00 × 10/31 days = 6.129… → 6.13; the line ends at the cancellation.
     assert (base.amount, base.period_end) == (base.amount.__class__("6.13"), utc(2026, 3, 11))
@@ -412,7 +443,8 @@ def test_pause_with_resume_at_is_resumed_by_the_periodic_task(catalog, clock, ac
     assert (sub.status, sub.paused_at, sub.resume_at) == ("active", None, None)
     # Resumed at resume_at, not when the task happened to run.
     assert list(SubscriptionPause.objects.filter(subscription_id=sub_id).values_list("end", flat=True)) == [
-        utc(2026, 3, 9, 12)]
+        utc(2026, 3, 9, 12)
+    ]
     assert subscriptions_resume_due.delay().get() == 0
 
 
@@ -449,7 +481,8 @@ def test_paused_subscription_set_to_cancel_ends_with_the_period(catalog, clock, 
     sub.refresh_from_db()
     assert (sub.status, sub.ended_at, sub.paused_at) == ("canceled", utc(2026, 4, 1), None)
     assert list(SubscriptionPause.objects.filter(subscription_id=sub_id).values_list("end", flat=True)) == [
-        utc(2026, 4, 1)]
+        utc(2026, 4, 1)
+    ]
 
 
 # --- roles and isolation ---------------------------------------------------------------------------
@@ -460,8 +493,12 @@ def test_roles_and_tenant_isolation(catalog, clock, as_, acme, fin):
     sub_id = create(acme, plan_id="starter").json()["id"]
     service = as_("service")
     globex = as_("tenant", "globex")
-    paths_get = [f"{BASE}/tenants/acme/subscription", f"{BASE}/tenants/acme/subscriptions",
-                 f"{BASE}/tenants/acme/billing/preview", f"{BASE}/tenants/acme/billing/estimate"]
+    paths_get = [
+        f"{BASE}/tenants/acme/subscription",
+        f"{BASE}/tenants/acme/subscriptions",
+        f"{BASE}/tenants/acme/billing/preview",
+        f"{BASE}/tenants/acme/billing/estimate",
+    ]
     for path in paths_get:
         assert service.get(path).status_code == 403, path
         assert globex.get(path).status_code == 403, path
@@ -469,8 +506,13 @@ def test_roles_and_tenant_isolation(catalog, clock, as_, acme, fin):
         assert fin.get(path).status_code == 200, path
     assert create(service, plan_id="pro").status_code == 403
     assert create(globex, plan_id="pro").status_code == 403
-    for action, body in [("change-plan", {"plan_id": "pro"}), ("cancel", {}), ("reactivate", {}), ("pause", {}),
-                         ("resume", {})]:
+    for action, body in [
+        ("change-plan", {"plan_id": "pro"}),
+        ("cancel", {}),
+        ("reactivate", {}),
+        ("pause", {}),
+        ("resume", {}),
+    ]:
         assert act(service, sub_id, action, **body).status_code == 403, action
         r = act(globex, sub_id, action, **body)
         assert r.status_code == 404 and code(r) == "not_found", action

@@ -2,6 +2,7 @@
 
 Every figure below is worked out by hand in the comments, to the cent.
 """
+
 from decimal import Decimal
 
 import pytest
@@ -27,7 +28,9 @@ def test_upgrade_pause_and_graduated_usage_preview_to_the_cent(catalog, clock, a
     sub_id = r.json()["id"]
     assert r.json()["status"] == "active"
     assert (r.json()["current_period_start"], r.json()["current_period_end"]) == (
-        "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z")
+        "2026-03-01T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+    )
 
     # Usage on Starter: 8,000 API calls, storage peaking at 4 GB.
     record("acme", "api_calls", 8000, MAR(5, 10))
@@ -87,9 +90,14 @@ def test_upgrade_pause_and_graduated_usage_preview_to_the_cent(catalog, clock, a
     ]
     base_starter, calls_starter, *_ = lines
     assert base_starter == {
-        "type": "base", "description": "Starter — base price (prorated 48.4%)", "plan_id": "starter",
-        "quantity": "0.483870967742", "unit_price": "19.00", "amount": "9.19",
-        "period_start": starter_seg[0], "period_end": starter_seg[1],
+        "type": "base",
+        "description": "Starter — base price (prorated 48.4%)",
+        "plan_id": "starter",
+        "quantity": "0.483870967742",
+        "unit_price": "19.00",
+        "amount": "9.19",
+        "period_start": starter_seg[0],
+        "period_end": starter_seg[1],
     }
     assert (calls_starter["quantity"], calls_starter["unit_price"]) == ("8000", "0.0005")
     assert "tiers" not in calls_starter
@@ -108,8 +116,12 @@ def test_upgrade_pause_and_graduated_usage_preview_to_the_cent(catalog, clock, a
     # total    = 112.27 + 22.45 = 134.72
     # credits  = min(20.00, 134.72) = 20.00; amount due = 134.72 − 20.00 = 114.72
     assert {k: body[k] for k in ("subtotal", "discount", "tax", "total", "credits_applied", "amount_due")} == {
-        "subtotal": "124.75", "discount": "12.48", "tax": "22.45", "total": "134.72",
-        "credits_applied": "20.00", "amount_due": "114.72",
+        "subtotal": "124.75",
+        "discount": "12.48",
+        "tax": "22.45",
+        "total": "134.72",
+        "credits_applied": "20.00",
+        "amount_due": "114.72",
     }
     # Nothing was stored by the preview, and finance sees the same figures.
     assert finance.get(f"{BASE}/tenants/acme/billing/preview").json() == body

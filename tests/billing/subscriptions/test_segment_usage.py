@@ -1,4 +1,5 @@
 """segment_usage reads [start, next hour) minus [end, next hour) and must equal the direct, exact read."""
+
 from datetime import timedelta
 
 import pytest
@@ -42,5 +43,9 @@ def test_equals_the_direct_read(catalog, clock, record, storage_after, users_aft
     got = segment_usage(tenant_id="acme", start=start, end=end, metrics=metrics)
     want = usage_by_metric(tenant_id="acme", start=start, end=end, metrics=metrics)
     assert got == want
-    assert (got["api_calls"].quantity, got["jobs"].quantity, got["storage_gb"].quantity,
-            got["active_users"].quantity) == (107, 1, 9, 2)
+    assert (
+        got["api_calls"].quantity,
+        got["jobs"].quantity,
+        got["storage_gb"].quantity,
+        got["active_users"].quantity,
+    ) == (107, 1, 9, 2)

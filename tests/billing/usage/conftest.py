@@ -1,4 +1,5 @@
 """Helpers for the usage tests: post events, read summaries."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

@@ -1,4 +1,5 @@
 """POST /usage and /usage/batch: exactly-once storage, duplicates counted, hooks called."""
+
 from decimal import Decimal
 
 import pytest
@@ -40,8 +41,9 @@ def test_defaults_quantity_one_and_timestamp_now(catalog, service, now):
 
 
 def test_batch_counts_duplicates_within_batch_and_against_stored(catalog, post_batch, month_start):
-    stored = post_batch("acme", [{"event_id": "x1", "metric": "api_calls", "quantity": 10,
-                                  "timestamp": at(month_start, hours=1)}])
+    stored = post_batch(
+        "acme", [{"event_id": "x1", "metric": "api_calls", "quantity": 10, "timestamp": at(month_start, hours=1)}]
+    )
     assert stored.json() == {"accepted": 1, "duplicates": 0}
     events = [
         {"event_id": "x1", "metric": "api_calls", "quantity": 1000, "timestamp": at(month_start, hours=1)},
@@ -74,17 +76,47 @@ def test_exact_aggregations_per_metric(catalog, post_batch, summary, month_start
         {"event_id": "s3", "metric": "storage_gb", "quantity": "3", "timestamp": at(month_start, hours=6)},
         {"event_id": "j1", "metric": "jobs", "quantity": 40, "timestamp": at(month_start, hours=7)},
         {"event_id": "j2", "metric": "jobs", "timestamp": at(month_start, hours=7)},
-        {"event_id": "u1", "metric": "active_users", "properties": {"user_id": "ann"}, "timestamp": at(month_start, hours=8)},
-        {"event_id": "u2", "metric": "active_users", "properties": {"user_id": "bob"}, "timestamp": at(month_start, hours=9)},
-        {"event_id": "u3", "metric": "active_users", "properties": {"user_id": "ann"}, "timestamp": at(month_start, hours=10)},
-        {"event_id": "u4", "metric": "active_users", "properties": {"other": "x"}, "timestamp": at(month_start, hours=10)},
+        {
+            "event_id": "u1",
+            "metric": "active_users",
+            "properties": {"user_id": "ann"},
+            "timestamp": at(month_start, hours=8),
+        },
+        {
+            "event_id": "u2",
+            "metric": "active_users",
+            "properties": {"user_id": "bob"},
+            "timestamp": at(month_start, hours=9),
+        },
+        {
+            "event_id": "u3",
+            "metric": "active_users",
+            "properties": {"user_id": "ann"},
+            "timestamp": at(month_start, hours=10),
+        },
+        {
+            "event_id": "u4",
+            "metric": "active_users",
+            "properties": {"other": "x"},
+            "timestamp": at(month_start, hours=10),
+        },
     ]
     assert post_batch("acme", events).json() == {"accepted": 12, "duplicates": 0}
     rows = rows_by(summary("acme"))
-    assert rows["api_calls"] == {"metric": "api_calls", "aggregation": "sum", "quantity": "103.500000000001", "events": 3}
+    assert rows["api_calls"] == {
+        "metric": "api_calls",
+        "aggregation": "sum",
+        "quantity": "103.500000000001",
+        "events": 3,
+    }
     assert rows["storage_gb"] == {"metric": "storage_gb", "aggregation": "max", "quantity": "12.25", "events": 3}
     assert rows["jobs"] == {"metric": "jobs", "aggregation": "count", "quantity": "2", "events": 2}
-    assert rows["active_users"] == {"metric": "active_users", "aggregation": "unique_count", "quantity": "2", "events": 4}
+    assert rows["active_users"] == {
+        "metric": "active_users",
+        "aggregation": "unique_count",
+        "quantity": "2",
+        "events": 4,
+    }
 
 
 def test_idempotency_key_replays_single_post(catalog, service):
@@ -109,8 +141,9 @@ def test_signals_fire_after_commit_only_when_something_new(catalog, django_captu
     def receiver(sender, tenant_id, **kw):
         seen.append(tenant_id)
 
-    monkeypatch.setattr("realtime.services.alerts.alerts_schedule_evaluation",
-                        lambda *, tenant_id: scheduled.append(tenant_id))
+    monkeypatch.setattr(
+        "realtime.services.alerts.alerts_schedule_evaluation", lambda *, tenant_id: scheduled.append(tenant_id)
+    )
     usage_recorded.connect(receiver)
     try:
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -133,9 +166,8 @@ def test_signals_fire_after_commit_only_when_something_new(catalog, django_captu
 
 
 def test_hard_quota_hook_sees_only_new_events_and_can_refuse(catalog, tenant, post_batch, monkeypatch, month_start):
-    from quotas.models import Quota
-
     from billing_project.errors import QuotaExceeded
+    from quotas.models import Quota
 
     calls = []
 
@@ -149,8 +181,14 @@ def test_hard_quota_hook_sees_only_new_events_and_can_refuse(catalog, tenant, po
     assert post_batch("acme", [{"event_id": "q0", "metric": "api_calls"}]).status_code == 200
     assert calls == []
     Quota.objects.create(tenant=tenant, metric_id="api_calls", limit=10, period="month", enforcement="hard")
-    r = post_batch("acme", [{"event_id": "q0", "metric": "api_calls"}, {"event_id": "q1", "metric": "api_calls"},
-                            {"event_id": "q2", "metric": "jobs"}])
+    r = post_batch(
+        "acme",
+        [
+            {"event_id": "q0", "metric": "api_calls"},
+            {"event_id": "q1", "metric": "api_calls"},
+            {"event_id": "q2", "metric": "jobs"},
+        ],
+    )
     assert r.json() == {"accepted": 2, "duplicates": 1}
     assert calls == [("acme", {"api_calls": 1, "jobs": 1})]
     refused = post_batch("acme", [{"event_id": f"q{i}", "metric": "api_calls"} for i in range(3, 6)])

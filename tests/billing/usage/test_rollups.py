@@ -1,4 +1,5 @@
 """Rollups always equal a recomputation from raw events; concurrent re-sends lose and double nothing."""
+
 import random
 import threading
 from datetime import timedelta
@@ -97,12 +98,15 @@ def expected_summary(events, lo, hi):
     out = {}
     for metric, items in agg.items():
         qs = [q for q, _ in items]
-        out[metric] = {
-            "api_calls": sum(qs, Decimal(0)),
-            "storage_gb": max(qs),
-            "jobs": Decimal(len(qs)),
-            "active_users": Decimal(len({u for _, u in items})),
-        }[metric], len(items)
+        out[metric] = (
+            {
+                "api_calls": sum(qs, Decimal(0)),
+                "storage_gb": max(qs),
+                "jobs": Decimal(len(qs)),
+                "active_users": Decimal(len({u for _, u in items})),
+            }[metric],
+            len(items),
+        )
     return out
 
 
@@ -119,7 +123,10 @@ def test_rollups_equal_raw_recomputation_and_summary_matches(catalog, cost_cente
         assert r.status_code == 200, r.content
     stored = recompute_and_compare("acme")
     assert stored == len({e["event_id"] for e in sent}) == UsageEvent.objects.filter(tenant_id="acme").count()
-    lo, hi = month_start + timedelta(hours=7, minutes=13, seconds=5), month_start + timedelta(days=2, hours=3, minutes=41)
+    lo, hi = (
+        month_start + timedelta(hours=7, minutes=13, seconds=5),
+        month_start + timedelta(days=2, hours=3, minutes=41),
+    )
     want = expected_summary(sent, lo, hi)
     rows = rows_by(summary("acme", **{"from": lo.isoformat(), "to": hi.isoformat()}))
     for metric, (quantity, n) in want.items():
@@ -168,7 +175,9 @@ def test_concurrent_resends_of_one_batch_store_each_event_once(catalog, cost_cen
     assert UsageEvent.objects.filter(tenant_id="acme").count() == 500
     assert recompute_and_compare("acme") == 500
     want = expected_summary(batch, month_start, month_start + timedelta(days=3))
-    rows = rows_by(summary("acme", **{"from": month_start.isoformat(), "to": (month_start + timedelta(days=3)).isoformat()}))
+    rows = rows_by(
+        summary("acme", **{"from": month_start.isoformat(), "to": (month_start + timedelta(days=3)).isoformat()})
+    )
     from billing_project.fields import plain_decimal
 
     for metric, (quantity, n) in want.items():

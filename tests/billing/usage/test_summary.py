@@ -1,4 +1,5 @@
 """GET /usage/summary: every group_by, exact edges, defaults, filters, roles and tenant isolation."""
+
 from datetime import timedelta
 
 import pytest
@@ -19,26 +20,72 @@ def usage(catalog, tenant, post_batch, month_start):
     m = month_start
     events = [
         # api_calls (sum): day 1 10:00-11:00 and day 2
-        {"event_id": "a1", "metric": "api_calls", "quantity": 10, "timestamp": at(m, hours=10, minutes=15),
-         "resource_id": "vm-1", "cost_center": "eng"},
-        {"event_id": "a2", "metric": "api_calls", "quantity": "2.5", "timestamp": at(m, hours=10, minutes=45),
-         "resource_id": "vm-2"},
-        {"event_id": "a3", "metric": "api_calls", "quantity": 4, "timestamp": at(m, hours=11, minutes=30),
-         "resource_id": "vm-1"},
+        {
+            "event_id": "a1",
+            "metric": "api_calls",
+            "quantity": 10,
+            "timestamp": at(m, hours=10, minutes=15),
+            "resource_id": "vm-1",
+            "cost_center": "eng",
+        },
+        {
+            "event_id": "a2",
+            "metric": "api_calls",
+            "quantity": "2.5",
+            "timestamp": at(m, hours=10, minutes=45),
+            "resource_id": "vm-2",
+        },
+        {
+            "event_id": "a3",
+            "metric": "api_calls",
+            "quantity": 4,
+            "timestamp": at(m, hours=11, minutes=30),
+            "resource_id": "vm-1",
+        },
         {"event_id": "a4", "metric": "api_calls", "quantity": 100, "timestamp": at(m, days=1, hours=5)},
         # storage_gb (max)
-        {"event_id": "s1", "metric": "storage_gb", "quantity": 8, "timestamp": at(m, hours=10, minutes=20),
-         "resource_id": "bucket"},
-        {"event_id": "s2", "metric": "storage_gb", "quantity": 3, "timestamp": at(m, days=1, hours=1),
-         "resource_id": "bucket", "cost_center": "eng"},
+        {
+            "event_id": "s1",
+            "metric": "storage_gb",
+            "quantity": 8,
+            "timestamp": at(m, hours=10, minutes=20),
+            "resource_id": "bucket",
+        },
+        {
+            "event_id": "s2",
+            "metric": "storage_gb",
+            "quantity": 3,
+            "timestamp": at(m, days=1, hours=1),
+            "resource_id": "bucket",
+            "cost_center": "eng",
+        },
         # active_users (unique_count)
-        {"event_id": "u1", "metric": "active_users", "properties": {"user_id": "ann"}, "timestamp": at(m, hours=10, minutes=1)},
-        {"event_id": "u2", "metric": "active_users", "properties": {"user_id": "bob"}, "timestamp": at(m, hours=10, minutes=50)},
-        {"event_id": "u3", "metric": "active_users", "properties": {"user_id": "ann"}, "timestamp": at(m, days=1, hours=2)},
+        {
+            "event_id": "u1",
+            "metric": "active_users",
+            "properties": {"user_id": "ann"},
+            "timestamp": at(m, hours=10, minutes=1),
+        },
+        {
+            "event_id": "u2",
+            "metric": "active_users",
+            "properties": {"user_id": "bob"},
+            "timestamp": at(m, hours=10, minutes=50),
+        },
+        {
+            "event_id": "u3",
+            "metric": "active_users",
+            "properties": {"user_id": "ann"},
+            "timestamp": at(m, days=1, hours=2),
+        },
     ]
     assert post_batch("acme", events).json()["accepted"] == 9
-    assert post_batch("globex", [{"event_id": "a1", "metric": "api_calls", "quantity": 5000,
-                                  "timestamp": at(m, hours=10)}]).json()["accepted"] == 1
+    assert (
+        post_batch(
+            "globex", [{"event_id": "a1", "metric": "api_calls", "quantity": 5000, "timestamp": at(m, hours=10)}]
+        ).json()["accepted"]
+        == 1
+    )
     return m
 
 
@@ -57,8 +104,9 @@ def test_group_by_metric_default_range_is_calendar_month(usage, summary, month_s
 
 def test_partial_hours_at_both_edges_are_exact(usage, summary):
     # [10:30, 11:45) takes a2 (10:45) and a3 (11:30) but not a1 (10:15)
-    r = summary("acme", **{"from": at(usage, hours=10, minutes=30), "to": at(usage, hours=11, minutes=45)},
-                metric="api_calls")
+    r = summary(
+        "acme", **{"from": at(usage, hours=10, minutes=30), "to": at(usage, hours=11, minutes=45)}, metric="api_calls"
+    )
     assert r.json()["results"] == [{"metric": "api_calls", "aggregation": "sum", "quantity": "6.5", "events": 2}]
     r = summary("acme", **{"from": at(usage, hours=10, minutes=30), "to": at(usage, days=2)})
     rows = rows_by(r)
@@ -70,17 +118,32 @@ def test_partial_hours_at_both_edges_are_exact(usage, summary):
 def test_group_by_day(usage, summary):
     r = summary("acme", group_by="day", metric="api_calls")
     assert r.json()["results"] == [
-        {"metric": "api_calls", "aggregation": "sum", "quantity": "16.5", "events": 3, "bucket": iso(usage)[:10] + "T00:00:00Z"},
-        {"metric": "api_calls", "aggregation": "sum", "quantity": "100", "events": 1,
-         "bucket": iso(usage + timedelta(days=1))[:10] + "T00:00:00Z"},
+        {
+            "metric": "api_calls",
+            "aggregation": "sum",
+            "quantity": "16.5",
+            "events": 3,
+            "bucket": iso(usage)[:10] + "T00:00:00Z",
+        },
+        {
+            "metric": "api_calls",
+            "aggregation": "sum",
+            "quantity": "100",
+            "events": 1,
+            "bucket": iso(usage + timedelta(days=1))[:10] + "T00:00:00Z",
+        },
     ]
     users = [x for x in summary("acme", group_by="day").json()["results"] if x["metric"] == "active_users"]
     assert [(x["quantity"], x["events"]) for x in users] == [("2", 2), ("1", 1)]
 
 
 def test_group_by_hour_with_partial_edge(usage, summary):
-    r = summary("acme", group_by="hour", metric="api_calls",
-                **{"from": at(usage, hours=10, minutes=30), "to": at(usage, days=1)})
+    r = summary(
+        "acme",
+        group_by="hour",
+        metric="api_calls",
+        **{"from": at(usage, hours=10, minutes=30), "to": at(usage, days=1)},
+    )
     assert [(x["bucket"], x["quantity"], x["events"]) for x in r.json()["results"]] == [
         (at(usage, hours=10)[:19] + "Z", "2.5", 1),
         (at(usage, hours=11)[:19] + "Z", "4", 1),
@@ -123,8 +186,14 @@ def test_deleted_cost_center_still_reports_under_its_code(usage, summary):
 def test_default_range_is_the_live_subscriptions_period(usage, summary, tenant):
     start = usage + timedelta(days=1)
     Subscription.objects.create(
-        tenant=tenant, plan=Plan.objects.get(id="pro"), status="active", currency="USD", started_at=start,
-        current_period_start=start, current_period_end=start + timedelta(days=30), invoiced_through=start,
+        tenant=tenant,
+        plan=Plan.objects.get(id="pro"),
+        status="active",
+        currency="USD",
+        started_at=start,
+        current_period_start=start,
+        current_period_end=start + timedelta(days=30),
+        invoiced_through=start,
     )
     body = summary("acme").json()
     assert body["from"] == iso(start)[:19] + "Z"
@@ -133,8 +202,13 @@ def test_default_range_is_the_live_subscriptions_period(usage, summary, tenant):
 
 
 def test_bad_parameters_are_400(usage, summary):
-    for params in ({"group_by": "week"}, {"from": "not-a-date"}, {"to": "2026-13-45"}, {"metric": "nope"},
-                   {"from": "2026-02-01", "to": "2026-01-01"}):
+    for params in (
+        {"group_by": "week"},
+        {"from": "not-a-date"},
+        {"to": "2026-13-45"},
+        {"metric": "nope"},
+        {"from": "2026-02-01", "to": "2026-01-01"},
+    ):
         r = summary("acme", **params)
         assert r.status_code == 400, params
         assert r.json()["errors"][0]["attr"] in ("group_by", "from", "to", "metric")
@@ -153,8 +227,9 @@ def test_roles(usage, api, service, summary):
     assert r.status_code == 403
     own = api("tenant", "acme").post(f"{BASE}/acme/usage", {"event_id": "mine", "metric": "jobs"}, format="json")
     assert own.status_code == 201
-    fin = api("finance").post(f"{BASE}/globex/usage/batch", {"events": [{"event_id": "f", "metric": "jobs"}]},
-                              format="json")
+    fin = api("finance").post(
+        f"{BASE}/globex/usage/batch", {"events": [{"event_id": "f", "metric": "jobs"}]}, format="json"
+    )
     assert fin.json() == {"accepted": 1, "duplicates": 0}
     assert rows_by(summary("acme"))["jobs"]["quantity"] == "1"
     anon_r = api("service").__class__().get(f"{BASE}/acme/usage/summary")

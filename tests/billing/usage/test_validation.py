@@ -1,4 +1,5 @@
 """Validation: each bad event named by index, nothing of a bad batch stored, single events by field."""
+
 from datetime import timedelta
 
 import pytest
@@ -53,23 +54,34 @@ def test_bad_quantities(catalog, post_batch, quantity, code):
 
 
 def test_quantity_with_twelve_places_and_trailing_zeros_is_fine(catalog, post_batch):
-    r = post_batch("acme", [{"event_id": "a", "metric": "api_calls", "quantity": "0.000000000001"},
-                            {"event_id": "b", "metric": "api_calls", "quantity": "2.50000000000000"}])
+    r = post_batch(
+        "acme",
+        [
+            {"event_id": "a", "metric": "api_calls", "quantity": "0.000000000001"},
+            {"event_id": "b", "metric": "api_calls", "quantity": "2.50000000000000"},
+        ],
+    )
     assert r.json() == {"accepted": 2, "duplicates": 0}
 
 
 def test_future_timestamps(catalog, post_batch, now):
     ok = post_batch("acme", [{"event_id": "f4", "metric": "jobs", "timestamp": iso(now + timedelta(minutes=4))}])
     assert ok.json() == {"accepted": 1, "duplicates": 0}
-    late = post_batch("acme", [{"event_id": "f5", "metric": "jobs"},
-                               {"event_id": "f6", "metric": "jobs", "timestamp": iso(now + timedelta(minutes=6))}])
+    late = post_batch(
+        "acme",
+        [
+            {"event_id": "f5", "metric": "jobs"},
+            {"event_id": "f6", "metric": "jobs", "timestamp": iso(now + timedelta(minutes=6))},
+        ],
+    )
     assert errors_of(late) == {("events.1.timestamp", "future_timestamp")}
     assert not UsageEvent.objects.filter(event_id="f5").exists()
 
 
 def test_bad_timestamp_and_date_form(catalog, post_batch, month_start):
     assert errors_of(post_batch("acme", [{"event_id": "t", "metric": "jobs", "timestamp": "yesterday"}])) == {
-        ("events.0.timestamp", "invalid_datetime")}
+        ("events.0.timestamp", "invalid_datetime")
+    }
     r = post_batch("acme", [{"event_id": "d", "metric": "jobs", "timestamp": month_start.date().isoformat()}])
     assert r.status_code == 200
     assert UsageEvent.objects.get(event_id="d").timestamp == month_start
@@ -77,32 +89,45 @@ def test_bad_timestamp_and_date_form(catalog, post_batch, month_start):
 
 def test_period_closed_by_a_finalized_invoice(catalog, tenant, post_batch, service, month_start):
     prev_start = (month_start - timedelta(days=1)).replace(day=1)
-    Invoice.objects.create(tenant=tenant, status="open", currency="USD", period_start=prev_start, period_end=month_start)
-    r = post_batch("acme", [
-        {"event_id": "in", "metric": "jobs", "timestamp": iso(month_start - timedelta(seconds=1))},
-        {"event_id": "edge", "metric": "jobs", "timestamp": iso(month_start)},
-        {"event_id": "start", "metric": "jobs", "timestamp": iso(prev_start)},
-    ])
+    Invoice.objects.create(
+        tenant=tenant, status="open", currency="USD", period_start=prev_start, period_end=month_start
+    )
+    r = post_batch(
+        "acme",
+        [
+            {"event_id": "in", "metric": "jobs", "timestamp": iso(month_start - timedelta(seconds=1))},
+            {"event_id": "edge", "metric": "jobs", "timestamp": iso(month_start)},
+            {"event_id": "start", "metric": "jobs", "timestamp": iso(prev_start)},
+        ],
+    )
     assert errors_of(r) == {("events.0.timestamp", "period_closed"), ("events.2.timestamp", "period_closed")}
-    single = service.post(f"{BASE}/acme/usage", {"event_id": "s", "metric": "jobs",
-                                                 "timestamp": iso(prev_start + timedelta(days=3))}, format="json")
+    single = service.post(
+        f"{BASE}/acme/usage",
+        {"event_id": "s", "metric": "jobs", "timestamp": iso(prev_start + timedelta(days=3))},
+        format="json",
+    )
     assert errors_of(single) == {("timestamp", "period_closed")}
     # the period end is open: the first instant after it is accepted
-    assert post_batch("acme", [{"event_id": "edge", "metric": "jobs", "timestamp": iso(month_start)}]).status_code == 200
+    assert (
+        post_batch("acme", [{"event_id": "edge", "metric": "jobs", "timestamp": iso(month_start)}]).status_code == 200
+    )
 
 
 @pytest.mark.parametrize("status, closed", [("draft", False), ("void", False), ("paid", True), ("uncollectible", True)])
 def test_only_finalized_invoices_close_a_period(catalog, tenant, post_batch, month_start, status, closed):
     prev_start = (month_start - timedelta(days=1)).replace(day=1)
-    Invoice.objects.create(tenant=tenant, status=status, currency="USD", period_start=prev_start, period_end=month_start)
+    Invoice.objects.create(
+        tenant=tenant, status=status, currency="USD", period_start=prev_start, period_end=month_start
+    )
     r = post_batch("acme", [{"event_id": "p", "metric": "jobs", "timestamp": iso(prev_start + timedelta(days=2))}])
     assert (r.status_code == 400) is closed
 
 
 def test_another_tenants_invoice_does_not_close_our_period(catalog, other_tenant, post_batch, month_start):
     prev_start = (month_start - timedelta(days=1)).replace(day=1)
-    Invoice.objects.create(tenant=other_tenant, status="paid", currency="USD", period_start=prev_start,
-                           period_end=month_start)
+    Invoice.objects.create(
+        tenant=other_tenant, status="paid", currency="USD", period_start=prev_start, period_end=month_start
+    )
     assert post_batch("acme", [{"event_id": "p", "metric": "jobs", "timestamp": iso(prev_start)}]).status_code == 200
 
 
@@ -114,15 +139,20 @@ def test_cost_center_must_be_a_live_code_of_this_tenant(catalog, tenant, other_t
     CostCenter.objects.create(tenant=tenant, code="eng", name="Engineering")
     CostCenter.objects.create(tenant=tenant, code="old", name="Old", deleted_at=timezone.now())
     CostCenter.objects.create(tenant=other_tenant, code="ops", name="Ops")
-    r = post_batch("acme", [
-        {"event_id": "c0", "metric": "jobs", "cost_center": "eng"},
-        {"event_id": "c1", "metric": "jobs", "cost_center": "old"},
-        {"event_id": "c2", "metric": "jobs", "cost_center": "ops"},
-        {"event_id": "c3", "metric": "jobs", "cost_center": "nope"},
-    ])
-    assert errors_of(r) == {("events.1.cost_center", "unknown_cost_center"),
-                            ("events.2.cost_center", "unknown_cost_center"),
-                            ("events.3.cost_center", "unknown_cost_center")}
+    r = post_batch(
+        "acme",
+        [
+            {"event_id": "c0", "metric": "jobs", "cost_center": "eng"},
+            {"event_id": "c1", "metric": "jobs", "cost_center": "old"},
+            {"event_id": "c2", "metric": "jobs", "cost_center": "ops"},
+            {"event_id": "c3", "metric": "jobs", "cost_center": "nope"},
+        ],
+    )
+    assert errors_of(r) == {
+        ("events.1.cost_center", "unknown_cost_center"),
+        ("events.2.cost_center", "unknown_cost_center"),
+        ("events.3.cost_center", "unknown_cost_center"),
+    }
     assert post_batch("acme", [{"event_id": "c0", "metric": "jobs", "cost_center": "eng"}]).json()["accepted"] == 1
     assert UsageEvent.objects.get(event_id="c0").cost_center == "eng"
 
@@ -130,14 +160,17 @@ def test_cost_center_must_be_a_live_code_of_this_tenant(catalog, tenant, other_t
 def test_sizes_of_ids_and_properties(catalog, post_batch):
     big = {"blob": "x" * 4100}
     just_fits = {"b": "x" * (4096 - len('{"b":""}'))}
-    r = post_batch("acme", [
-        {"event_id": "e" * 129, "metric": "jobs"},
-        {"event_id": "ok", "metric": "jobs", "resource_id": "r" * 129},
-        {"event_id": "ok2", "metric": "jobs", "properties": big},
-        {"event_id": "ok3", "metric": "jobs", "properties": ["not", "an", "object"]},
-        {"event_id": 12, "metric": "jobs"},
-        "not an object",
-    ])
+    r = post_batch(
+        "acme",
+        [
+            {"event_id": "e" * 129, "metric": "jobs"},
+            {"event_id": "ok", "metric": "jobs", "resource_id": "r" * 129},
+            {"event_id": "ok2", "metric": "jobs", "properties": big},
+            {"event_id": "ok3", "metric": "jobs", "properties": ["not", "an", "object"]},
+            {"event_id": 12, "metric": "jobs"},
+            "not an object",
+        ],
+    )
     assert errors_of(r) == {
         ("events.0.event_id", "max_length"),
         ("events.1.resource_id", "max_length"),
@@ -146,8 +179,9 @@ def test_sizes_of_ids_and_properties(catalog, post_batch):
         ("events.4.event_id", "invalid"),
         ("events.5", "invalid"),
     }
-    fine = post_batch("acme", [{"event_id": "e" * 128, "metric": "jobs", "resource_id": "r" * 128,
-                                "properties": just_fits}])
+    fine = post_batch(
+        "acme", [{"event_id": "e" * 128, "metric": "jobs", "resource_id": "r" * 128, "properties": just_fits}]
+    )
     assert fine.json() == {"accepted": 1, "duplicates": 0}
 
 
@@ -163,10 +197,17 @@ def test_batch_size_limits_and_shape(catalog, service, post_batch):
 
 
 def test_single_event_errors_use_plain_field_names(catalog, service, now):
-    r = service.post(f"{BASE}/acme/usage", {"metric": "nope", "quantity": "x",
-                                            "timestamp": iso(now + timedelta(hours=1))}, format="json")
-    assert errors_of(r) == {("event_id", "required"), ("metric", "unknown_metric"),
-                            ("quantity", "invalid_quantity"), ("timestamp", "future_timestamp")}
+    r = service.post(
+        f"{BASE}/acme/usage",
+        {"metric": "nope", "quantity": "x", "timestamp": iso(now + timedelta(hours=1))},
+        format="json",
+    )
+    assert errors_of(r) == {
+        ("event_id", "required"),
+        ("metric", "unknown_metric"),
+        ("quantity", "invalid_quantity"),
+        ("timestamp", "future_timestamp"),
+    }
     r = service.post(f"{BASE}/acme/usage", [1, 2], format="json")
     assert r.status_code == 400
     assert UsageEvent.objects.count() == 0
@@ -178,10 +219,27 @@ def test_invalid_tenant_id_in_path(catalog, service):
 
 
 def test_hourly_overflow_is_a_400_not_a_500(catalog, post_batch, month_start):
-    events = [{"event_id": f"o{i}", "metric": "api_calls", "quantity": "1000000000000000",
-               "timestamp": at(month_start, hours=1)} for i in range(900)]
+    events = [
+        {
+            "event_id": f"o{i}",
+            "metric": "api_calls",
+            "quantity": "1000000000000000",
+            "timestamp": at(month_start, hours=1),
+        }
+        for i in range(900)
+    ]
     assert post_batch("acme", events).status_code == 200
-    r = post_batch("acme", [{"event_id": f"p{i}", "metric": "api_calls", "quantity": "1000000000000000",
-                             "timestamp": at(month_start, hours=1)} for i in range(200)])
+    r = post_batch(
+        "acme",
+        [
+            {
+                "event_id": f"p{i}",
+                "metric": "api_calls",
+                "quantity": "1000000000000000",
+                "timestamp": at(month_start, hours=1),
+            }
+            for i in range(200)
+        ],
+    )
     assert errors_of(r) == {("events", "quantity_overflow")}
     assert UsageEvent.objects.count() == 900
