@@ -12,7 +12,7 @@ from billing_project.money import EXACT_CONTEXT, quantize, to_decimal, zero
 
 ESTIMATE_PLACES = Decimal("1E-12")
 SCALED_AGGREGATIONS = frozenset({"sum", "count"})
-UNSCALED_AGGREGATIONS = frozenset({"max", "unique_count"})
+UNSCALED_AGGREGATIONS = frozenset({"max", "unique_count", "latest"})
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,8 @@ def scale_for_estimate(
     """Return the quantity projected to the whole period, rounded to 12 decimal places.
 
     ``sum`` and ``count`` grow with time and are scaled by ``period / elapsed`` (unchanged when
-    nothing has elapsed yet); ``max`` and ``unique_count`` are taken as they stand.
+    nothing has elapsed yet); ``max``, ``unique_count`` and ``latest`` are taken as they stand.
+    (``weighted_sum`` is projected by holding its level instead: ``levels.projected_integral``.)
     """
     quantity = to_decimal(quantity)
     if aggregation in UNSCALED_AGGREGATIONS:
