@@ -30,15 +30,18 @@ class Tenant(models.Model):
     )
     stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
     billing_email = models.EmailField(
-        blank=True, default="", help_text="Where invoices and payment notices go (empty: none)."
+        blank=True, default="", db_default="", help_text="Where invoices and payment notices go (empty: none)."
     )
     collection_method = models.CharField(
-        max_length=24, choices=CollectionMethod.choices, default=CollectionMethod.CHARGE_AUTOMATICALLY
+        max_length=24,
+        choices=CollectionMethod.choices,
+        default=CollectionMethod.CHARGE_AUTOMATICALLY,
+        db_default=CollectionMethod.CHARGE_AUTOMATICALLY,
     )
-    default_payment_method_id = models.CharField(max_length=255, blank=True, default="")
-    payment_method_type = models.CharField(max_length=32, blank=True, default="")
-    payment_method_brand = models.CharField(max_length=32, blank=True, default="")
-    payment_method_last4 = models.CharField(max_length=4, blank=True, default="")
+    default_payment_method_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    payment_method_type = models.CharField(max_length=32, blank=True, default="", db_default="")
+    payment_method_brand = models.CharField(max_length=32, blank=True, default="", db_default="")
+    payment_method_last4 = models.CharField(max_length=4, blank=True, default="", db_default="")
     payment_method_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     payment_method_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
