@@ -1,16 +1,15 @@
 """Usage metering: record one event, record a batch (1–1,000, atomic), read the usage summary.
 
-The POST views parse the body once with orjson and hand plain dicts to `usage_ingest`: no
+The POST views parse the body once with the API's parser (`parse_json`) and hand plain dicts to `usage_ingest`: no
 serializer runs per event (the serializers below only document the shapes in /api/schema).
 """
 
 from __future__ import annotations
 
-import orjson
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,6 +18,7 @@ from billing.selectors.usage import GROUP_BY, usage_by_metric, usage_default_ran
 from billing.services.usage import MAX_BATCH, usage_ingest, validate_tenant_id
 from billing_project.errors import invalid
 from billing_project.fields import format_instant, parse_instant, plain_decimal
+from billing_project.parsers import parse_json
 
 
 class UsageEventSerializer(serializers.Serializer):
@@ -66,14 +66,6 @@ UsageSummarySerializer = inline_serializer(
 )
 
 
-def _json_body(request):
-    """Return the request body parsed once with orjson (400 parse_error when malformed)."""
-    try:
-        return orjson.loads(request.body)
-    except orjson.JSONDecodeError:
-        raise exceptions.ParseError("The body is not valid JSON.") from None
-
-
 class UsageRecordView(APIView):
     """Record one usage event (201 new, 200 duplicate)."""
 
@@ -81,7 +73,7 @@ class UsageRecordView(APIView):
 
     @extend_schema(request=UsageEventSerializer, responses={201: UsageRecordedSerializer, 200: UsageRecordedSerializer})
     def post(self, request, tenant_id: str):
-        event = _json_body(request)
+        event = parse_json(request.body)
         if not isinstance(event, dict):
             raise invalid(None, "The body must be a usage event object.", "invalid")
         result = usage_ingest(tenant_id=tenant_id, events=[event], batch=False)
@@ -99,7 +91,7 @@ class UsageBatchView(APIView):
 
     @extend_schema(request=UsageBatchSerializer, responses={200: UsageBatchResultSerializer})
     def post(self, request, tenant_id: str):
-        body = _json_body(request)
+        body = parse_json(request.body)
         events = body.get("events") if isinstance(body, dict) else None
         if not isinstance(events, list):
             raise invalid("events", 'Expected {"events": [...]} with 1 to 1000 events.', "invalid")
