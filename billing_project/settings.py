@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
+import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -56,6 +60,19 @@ INSTALLED_APPS = [
     "realtime",
 ]
 
+# --- Operators' view: Prometheus metrics at /metrics (see the README, "Operating the service") ----
+# METRICS_ENABLED=0 turns off recording (and the request/database instrumentation) entirely.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Multiprocess metrics need PROMETHEUS_MULTIPROC_DIR set before prometheus_client is imported: the
+# Makefile sets it (under .data/) for gunicorn and Celery; a test session gets a fresh temporary one.
+if "pytest" in sys.modules and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="billing-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], True)
+PROMETHEUS_EXPORT_MIGRATIONS = False  # /health/ready checks migrations; no database access at start-up
+if METRICS_ENABLED:
+    INSTALLED_APPS.append("django_prometheus")
+
 MIDDLEWARE = [
     "billing_project.limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -68,6 +85,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "billing_project.idempotency.IdempotencyMiddleware",
 ]
+if METRICS_ENABLED:
+    MIDDLEWARE = [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        *MIDDLEWARE,
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ]
 
 # Request bodies: 413 above this. 6 MiB admits the largest valid usage batch (1,000 events with 4 KB of
 # properties each, ~4.3 MB) with room for JSON overhead.
@@ -115,6 +138,8 @@ DATABASES["default"].setdefault("OPTIONS", {})
 # JIT compilation adds ~30 ms to short queries whose row estimates on skewed usage data pass
 # jit_above_cost (the preview's partial-hour read); it never pays back on this OLTP workload.
 DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
+if METRICS_ENABLED and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"  # query/error counters
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -7,10 +7,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing_project.observability.views import metrics_view
 from billing_project.views import HealthView
 
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/auth/", include("billing.api.auth")),

@@ -30,6 +30,7 @@ from rest_framework import exceptions
 
 from billing.models import Invoice, Metric, Tenant, UsageEvent, UsageHourly, UsageRollup
 from billing.models.tenant import TENANT_ID_VALIDATOR
+from billing_project.observability.metrics import observe_ingest
 
 MAX_BATCH = 1000
 MAX_ID_LENGTH = 128
@@ -420,6 +421,7 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, RETRYABLE) or isinstance(exc.__cause__, RETRYABLE)
 
 
+@observe_ingest
 def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, batch: bool = True) -> IngestResult:
     """Return how many of `events` (parsed JSON objects) were new and how many were duplicates.
 
