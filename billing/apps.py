@@ -7,8 +7,8 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing import (
-            schedule,  # noqa: F401  (registers the Celery beat entries)
-            tasks,  # noqa: F401  (registers the tasks and the areas' signal receivers)
-        )
+        from billing import tasks  # noqa: F401  (registers the tasks, their job queues and signal receivers)
+        from billing.models.invoice_guards import invoice_guards_connect
         from billing_project import checks, schema  # noqa: F401  (deploy checks; the JWT scheme in /api/schema)
+
+        invoice_guards_connect()

@@ -230,7 +230,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_SERIALIZER = "json"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}  # each app adds its entries in its AppConfig.ready()
+# Every periodic job, in one place (task names are strings: settings import no app code).
+CELERY_BEAT_SCHEDULE: dict = {
+    "billing-run-invoices": {"task": "billing.tasks.invoices_run", "schedule": 300.0},
+    "billing-resume-paused": {"task": "billing.tasks.subscriptions_resume_due", "schedule": 60.0},
+    "billing-expire-idempotency-keys": {"task": "billing.tasks.idempotency_keys_purge", "schedule": 3600.0},
+    # Base accrues with time and periods roll over without usage: re-evaluate every tenant's alerts.
+    "realtime-evaluate-alerts": {"task": "realtime.tasks.alerts_evaluate_all", "schedule": 300.0},
+}
 
 # --- Billing -------------------------------------------------------------------------------------
 BILLING_GRACE_HOURS = int(os.environ.get("BILLING_GRACE_HOURS", "0"))

@@ -7,9 +7,4 @@ class RealtimeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.conf import settings
-
-        # Base accrues with time and periods roll over without usage: re-evaluate every tenant's alerts.
-        settings.CELERY_BEAT_SCHEDULE.update(
-            {"realtime-evaluate-alerts": {"task": "realtime.tasks.alerts_evaluate_all", "schedule": 300.0}}
-        )
+        from realtime import tasks  # noqa: F401  (registers the tasks and the job queues the alert services use)

@@ -1,8 +1,13 @@
-"""Celery tasks of the real-time app: thin, carrying ids, named after the service they call."""
+"""Celery tasks of the real-time app: thin, carrying ids, named after the service they call.
+
+The `job_register` functions at the bottom are how the alert services queue these tasks
+(billing_project.dispatch): services never import tasks.
+"""
 
 from celery import shared_task
 from django.utils import timezone
 
+from billing_project.dispatch import job_register
 from realtime.services import alerts as services
 
 DELIVERY_MAX_RETRIES = 6
@@ -46,3 +51,13 @@ def alert_delivery_send(self, delivery_id: int) -> None:
                 return
         return
     services.alert_delivery_send(delivery_id=delivery_id, final_attempt=self.request.retries >= self.max_retries)
+
+
+@job_register(services.EVALUATE_JOB)
+def _queue_evaluation(*, tenant_id: str, countdown: float) -> None:
+    alerts_evaluate.apply_async(kwargs={"tenant_id": tenant_id}, countdown=countdown)
+
+
+@job_register(services.DELIVERY_JOB)
+def _queue_delivery(*, delivery_id: int) -> None:
+    alert_delivery_send.delay(delivery_id)

@@ -1,13 +1,9 @@
 """Celery tasks of the billing app: thin, carrying ids, named after the service they call.
 
-Each area keeps its tasks in its own module; they are imported here so autodiscovery finds them.
+Each area keeps its tasks in its own module; they are re-exported here so autodiscovery (which imports
+`billing.tasks`) registers them all.
 """
 
-import importlib
+from billing.tasks import invoices, maintenance, subscriptions
 
-for _name in ("usage", "subscriptions", "invoices", "stripe", "maintenance"):
-    try:
-        importlib.import_module(f"billing.tasks.{_name}")
-    except ModuleNotFoundError as exc:  # an area without tasks yet
-        if exc.name != f"billing.tasks.{_name}":
-            raise
+__all__ = ["invoices", "maintenance", "subscriptions"]

@@ -1,7 +1,9 @@
 """Invoice tasks: the scheduled invoice run (fanned out in small batches), the final invoice of an
 immediate cancel, and PDF rendering after finalize. Thin: each calls the service of the same name.
 
-The receivers below connect the invoices area to domain signals sent (on commit) by other areas.
+The receivers below connect the invoices area to domain signals sent (on commit) by other areas, and
+`_queue_run_batch` is how the run service queues a batch (billing_project.dispatch): services never
+import tasks.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from celery import shared_task
 from django.conf import settings
 from django.dispatch import receiver
 
-from billing.services import invoices as _invoices  # noqa: F401  (connects the immutability guards)
+from billing.services.invoices import RUN_BATCH_JOB
 from billing.signals import invoice_finalized, subscription_ended_now
+from billing_project.dispatch import job_register
 from billing_project.fields import parse_instant
 
 
@@ -29,6 +32,12 @@ def invoices_run_batch(subscription_ids: list[str], draft_ids: list[str], at: st
     from billing.services.invoices import invoices_run_batch as run_batch
 
     return run_batch(subscription_ids=subscription_ids, draft_ids=draft_ids, at=parse_instant(at)).as_dict()
+
+
+@job_register(RUN_BATCH_JOB)
+def _queue_run_batch(*, subscription_ids: list[str], draft_ids: list[str], at: str) -> None:
+    """Queue one batch of the invoice run on the worker."""
+    invoices_run_batch.delay(subscription_ids, draft_ids, at)
 
 
 @shared_task(name="billing.tasks.invoice_generate_final", acks_late=True)

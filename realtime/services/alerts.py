@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from billing.models import Metric, Subscription
 from billing.selectors.subscriptions import subscription_live_for_tenant
+from billing_project.dispatch import job_queue
 from billing_project.errors import Conflict
 from billing_project.fields import format_instant, plain_decimal
 from costcenters.models import CostCenter
@@ -41,6 +42,9 @@ PENDING_TTL_SECONDS = 30
 EVALUATION_DELAY_SECONDS = 2
 WEBHOOK_TIMEOUT_SECONDS = 5
 SIGNATURE_HEADER = "X-Billing-Signature"
+# Background jobs these services queue (registered by realtime.tasks; services never import tasks).
+EVALUATE_JOB = "realtime.alerts_evaluate"
+DELIVERY_JOB = "realtime.alert_delivery_send"
 
 
 class AlertNotDismissable(Conflict):
@@ -128,10 +132,8 @@ def alerts_schedule_evaluation(*, tenant_id: str) -> None:
     key = _pending_key(tenant_id)
     if not cache.add(key, 1, timeout=PENDING_TTL_SECONDS):
         return  # an evaluation is already queued and has not started reading yet
-    from realtime.tasks import alerts_evaluate as task
-
     try:
-        task.apply_async(kwargs={"tenant_id": tenant_id}, countdown=EVALUATION_DELAY_SECONDS)
+        job_queue(EVALUATE_JOB, tenant_id=tenant_id, countdown=EVALUATION_DELAY_SECONDS)
     except Exception:  # a broker outage must not fail the ingest that already committed
         cache.delete(key)
         logger.exception("could not queue the alert evaluation of tenant %s", tenant_id)
@@ -200,10 +202,8 @@ def _alert_trigger(*, alert: Alert, period_start: datetime, value: Decimal, now:
 
 def _queue_delivery(delivery_id: int) -> None:
     """Queue the webhook POST of one delivery; never fails the evaluation that triggered it."""
-    from realtime.tasks import alert_delivery_send
-
     try:
-        alert_delivery_send.delay(delivery_id)
+        job_queue(DELIVERY_JOB, delivery_id=delivery_id)
     except Exception:
         logger.exception("could not queue alert delivery %s", delivery_id)
 
