@@ -243,6 +243,15 @@ CELERY_BEAT_SCHEDULE: dict = {
 BILLING_GRACE_HOURS = int(os.environ.get("BILLING_GRACE_HOURS", "0"))
 BILLING_DUE_DAYS = int(os.environ.get("BILLING_DUE_DAYS", "30"))
 BILLING_PDF_ON_FINALIZE = env_bool("BILLING_PDF_ON_FINALIZE", True)  # off only to benchmark the run alone
+# Dunning: retry a failed automatic charge this many days after the first failure, then the final
+# action: "none" (stay open and past_due), "uncollectible" (the invoice), or "cancel" (the subscription).
+BILLING_RETRY_SCHEDULE = [
+    int(part) for part in os.environ.get("BILLING_RETRY_SCHEDULE", "3,5,7").replace(" ", "").split(",") if part
+]
+BILLING_DUNNING_FINAL_ACTION = os.environ.get("BILLING_DUNNING_FINAL_ACTION", "none")
+# A payment attempt still `processing` this long after it was written (a worker died mid-charge, a
+# lost task) is resumed by the beat sweeper with the same idempotency key.
+BILLING_PAYMENT_RESUME_AFTER_SECONDS = int(os.environ.get("BILLING_PAYMENT_RESUME_AFTER_SECONDS", "120"))
 BILLING_SELLER = {
     "name": os.environ.get("BILLING_SELLER_NAME", "Cloud Platform Inc."),
     "address": os.environ.get("BILLING_SELLER_ADDRESS", "1 Infrastructure Way\nSan Francisco, CA 94105\nUSA"),

@@ -1,8 +1,10 @@
 """Billing models, one module per aggregate."""
 
 from .catalog import Charge, Metric, Plan
+from .credit_note import CreditNote, CreditNoteNumberSequence
 from .idempotency import IdempotencyKey
 from .invoice import CreditApplication, Invoice, InvoiceLine, InvoiceNumberSequence
+from .payment import PaymentAttempt
 from .stripe import StripeWebhookEvent
 from .subscription import CreditGrant, Discount, Subscription, SubscriptionPause, SubscriptionPlanSpan
 from .tenant import Tenant, TenantUser
@@ -12,6 +14,9 @@ __all__ = [
     "Charge",
     "Metric",
     "Plan",
+    "CreditNote",
+    "CreditNoteNumberSequence",
+    "PaymentAttempt",
     "IdempotencyKey",
     "CreditApplication",
     "Invoice",

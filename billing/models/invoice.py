@@ -60,6 +60,19 @@ class Invoice(models.Model):
     stripe_checkout_session_id = models.CharField(max_length=255, blank=True, default="")
     payment_note = models.TextField(blank=True, help_text="e.g. a recorded amount mismatch from Stripe")
     pdf = models.BinaryField(null=True, blank=True, editable=False)
+    # Collection (section 11): a copy of the tenant's method at finalize, the dunning schedule.
+    collection_method = models.CharField(
+        max_length=24, default="charge_automatically", db_default="charge_automatically"
+    )
+    attempt_count = models.PositiveIntegerField(default=0, db_default=0)
+    next_payment_attempt = models.DateTimeField(null=True, blank=True, db_index=True)
+    dunning_started_at = models.DateTimeField(null=True, blank=True)
+    dunning_exhausted_at = models.DateTimeField(null=True, blank=True)
+    payment_reference = models.CharField(max_length=255, blank=True, default="", db_default="")
+    # Credit notes (section 12), maintained under the invoice's row lock.
+    amount_credited = money_field(default=0, db_default=0)
+    amount_credit_applied = money_field(default=0, db_default=0)
+    amount_refunded = money_field(default=0, db_default=0)
     pdf_rendered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -78,6 +91,11 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number or f"Draft {str(self.id)[:8]}"
+
+    @property
+    def amount_remaining(self):
+        """Return what is still to be paid: amount due − paid − credit notes applied, never below 0."""
+        return max(self.amount_due - self.amount_paid - self.amount_credit_applied, 0)
 
 
 class InvoiceLine(models.Model):

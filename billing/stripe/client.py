@@ -126,3 +126,108 @@ def portal_session_create(params: dict, *, key: str):
         return stripe_client().v1.billing_portal.sessions.create(
             params=params, options={"idempotency_key": idempotency_key(key, params)}
         )
+
+
+class PaymentMethodRefused(Exception):
+    """Stripe does not know the payment method or refused to attach it (a declined card)."""
+
+
+class ChargeDeclined(Exception):
+    """Stripe declined an off-session charge; carries Stripe's code, message and intent id."""
+
+    def __init__(self, code: str, message: str, payment_intent_id: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.payment_intent_id = payment_intent_id
+
+
+def customer_retrieve(customer_id: str):
+    """Return the Stripe Customer `customer_id` (None when Stripe does not know it or deleted it)."""
+    with _calling("read the customer"):
+        try:
+            customer = stripe_client().v1.customers.retrieve(customer_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+    return None if getattr(customer, "deleted", False) else customer
+
+
+def customer_default_payment_method_set(customer_id: str, payment_method_id: str | None):
+    """Return the Customer after making `payment_method_id` its default for invoices ("" clears it)."""
+    with _calling("set the default payment method"):
+        return stripe_client().v1.customers.update(
+            customer_id, params={"invoice_settings": {"default_payment_method": payment_method_id or ""}}
+        )
+
+
+def payment_method_retrieve(payment_method_id: str):
+    """Return the PaymentMethod, or None when Stripe does not know it."""
+    with _calling("read the payment method"):
+        try:
+            return stripe_client().v1.payment_methods.retrieve(payment_method_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+
+
+def payment_method_attach(payment_method_id: str, customer_id: str):
+    """Return the PaymentMethod attached to `customer_id`; raise PaymentMethodRefused when Stripe says no."""
+    with _calling("attach the payment method"):
+        try:
+            return stripe_client().v1.payment_methods.attach(payment_method_id, params={"customer": customer_id})
+        except stripe.CardError as exc:
+            raise PaymentMethodRefused(exc.user_message or "The card was declined.") from exc
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status in (400, 404):
+                raise PaymentMethodRefused(exc.user_message or "Stripe does not know this payment method.") from exc
+            raise
+
+
+def payment_method_detach(payment_method_id: str) -> None:
+    """Detach the PaymentMethod from its customer (one Stripe no longer knows is already gone)."""
+    with _calling("detach the payment method"):
+        try:
+            stripe_client().v1.payment_methods.detach(payment_method_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status != 404:
+                raise
+
+
+def setup_intent_retrieve(setup_intent_id: str):
+    """Return the SetupIntent, or None when Stripe does not know it."""
+    with _calling("read the setup intent"):
+        try:
+            return stripe_client().v1.setup_intents.retrieve(setup_intent_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+
+
+def payment_intent_charge(params: dict, *, key: str):
+    """Return the PaymentIntent of an off-session charge confirmed at once; raise ChargeDeclined.
+
+    `key` is the caller's idempotency key as is (one per invoice and attempt): a retried call gets
+    Stripe's first answer back (the same intent, or the same decline), never a second charge.
+    """
+    params = {**params, "confirm": True, "off_session": True}
+    with _calling("charge the payment method"):
+        try:
+            return stripe_client().v1.payment_intents.create(params=params, options={"idempotency_key": key})
+        except stripe.CardError as exc:
+            error = exc.error
+            intent = getattr(error, "payment_intent", None) if error is not None else None
+            raise ChargeDeclined(
+                code=(getattr(error, "decline_code", None) or exc.code or "card_declined"),
+                message=exc.user_message or "The card was declined.",
+                payment_intent_id=getattr(intent, "id", "") or "",
+            ) from exc
+
+
+def refund_create(params: dict, *, key: str):
+    """Return a new Refund; `key` (one per credit note and try) makes a retry return the same one."""
+    with _calling("refund the payment"):
+        return stripe_client().v1.refunds.create(params=params, options={"idempotency_key": key})

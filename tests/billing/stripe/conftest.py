@@ -45,6 +45,30 @@ resources.Store.try_load_from_disk = lambda self: None
 from aiohttp import web
 from localstripe.server import app
 
+# Stripe replays the first answer to a repeated Idempotency-Key (errors included); localstripe does
+# not, so replay here, as Stripe would, and forget the keys when the tests wipe the emulator.
+_answers = {}
+
+
+@web.middleware
+async def idempotency(request, handler):
+    if request.method == "DELETE" and request.path == "/_config/data":
+        _answers.clear()
+    key = request.headers.get("Idempotency-Key")
+    if request.method != "POST" or not key:
+        return await handler(request)
+    if key in _answers:
+        status, body = _answers[key]
+        return web.Response(status=status, body=body, content_type="application/json",
+                            headers={"Idempotent-Replayed": "true"})
+    response = await handler(request)
+    if response.status < 500:
+        _answers[key] = (response.status, response.body)
+    return response
+
+
+app.middlewares.insert(0, idempotency)
+
 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 sock.bind(("127.0.0.1", 0))
