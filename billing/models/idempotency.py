@@ -4,7 +4,10 @@ from django.db import models
 
 
 class IdempotencyKey(models.Model):
+    # The caller is the full principal: two tokens that share a `sub` never share stored answers.
     sub = models.CharField(max_length=255)
+    role = models.CharField(max_length=16, default="")
+    tenant_id = models.CharField(max_length=64, default="")
     key = models.CharField(max_length=255)
     path = models.CharField(max_length=512)
     request_hash = models.CharField(max_length=64)
@@ -14,4 +17,6 @@ class IdempotencyKey(models.Model):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["sub", "key", "path"], name="idempotency_key_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["sub", "role", "tenant_id", "key", "path"], name="idempotency_key_unique")
+        ]
