@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0003_tenant_billing_settings"),
+        ("billing", "0004_payments_and_credit_notes"),
     ]
 
     operations = [
