@@ -1,4 +1,4 @@
-"""Bench-only views, routed only when BENCH_VIEWS=1 (see billing_project/urls.py).
+"""Bench-only views, routed (bench/urls.py) only when BENCH_VIEWS=1.
 
 `BareView` is the floor the single-event endpoint is compared with: the same server, the same JWT
 authentication, role permission and JSON parsing, and no work at all.

@@ -9,6 +9,5 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from billing import tasks  # noqa: F401  (registers the tasks, their job queues and signal receivers)
         from billing.models.invoice_guards import invoice_guards_connect
-        from billing_project import checks, schema  # noqa: F401  (deploy checks; the JWT scheme in /api/schema)
 
         invoice_guards_connect()

@@ -5,8 +5,11 @@ every app registers its ModelAdmins on) is a `BillingAdminSite`. Like any admin 
 is only for active staff users: everyone else is sent to the login page.
 """
 
+from collections.abc import Callable
+
 from django.contrib.admin import AdminSite
 from django.contrib.admin.apps import AdminConfig
+from django.http import HttpResponse
 from django.urls import path
 
 
@@ -15,16 +18,24 @@ class BillingAdminSite(AdminSite):
     site_title = "Billing back office"
     index_title = "Finance dashboard"
 
-    def get_urls(self):
-        from billing.admin.dashboard import dashboard_view
+    # The app that owns the dashboard registers it (billing.admin.dashboard): plumbing imports no app.
+    _dashboard_view: Callable[..., HttpResponse] | None = None
+    _dashboard_context: Callable[[], dict] | None = None
 
-        return [path("dashboard/", self.admin_view(dashboard_view), name="dashboard"), *super().get_urls()]
+    def dashboard_register(self, *, view: Callable[..., HttpResponse], context: Callable[[], dict]) -> None:
+        """Show `context()` above the index's app list and serve `view` at /admin/dashboard/."""
+        self._dashboard_view, self._dashboard_context = view, context
+
+    def get_urls(self):
+        urls = super().get_urls()
+        if self._dashboard_view is None:
+            return urls
+        return [path("dashboard/", self.admin_view(self._dashboard_view), name="dashboard"), *urls]
 
     def index(self, request, extra_context=None):
         """Return the index with the dashboard (cards, charts, top tenants) above the app list."""
-        from billing.admin.dashboard import dashboard_context
-
-        return super().index(request, {**dashboard_context(), **(extra_context or {})})
+        dashboard = self._dashboard_context() if self._dashboard_context is not None else {}
+        return super().index(request, {**dashboard, **(extra_context or {})})
 
 
 class BillingAdminConfig(AdminConfig):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+from django.apps import apps
+from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
@@ -76,7 +78,7 @@ class IdempotencyMiddleware:
 
 def _once(request, caller: tuple[str, str, str], key: str, run):
     """Return the stored answer for (caller, key, path), or run the view once and store its answer."""
-    from billing.models import IdempotencyKey
+    IdempotencyKey = apps.get_model(settings.IDEMPOTENCY_KEY_MODEL)  # plumbing imports no app
 
     sub, role, tenant_id = caller
     scope = {"sub": sub, "role": role, "tenant_id": tenant_id, "key": key, "path": request.path}

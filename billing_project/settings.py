@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_standardized_errors",
+    "billing_project.apps.PlumbingConfig",  # starts the Celery app; deploy checks; schema extensions
     "billing",
     "coupons",
     "quotas",
@@ -238,6 +239,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Base accrues with time and periods roll over without usage: re-evaluate every tenant's alerts.
     "realtime-evaluate-alerts": {"task": "realtime.tasks.alerts_evaluate_all", "schedule": 300.0},
 }
+
+# --- Plumbing: what the shared middleware and routes use, named here so they import no app ------
+IDEMPOTENCY_KEY_MODEL = "billing.IdempotencyKey"  # where IdempotencyMiddleware stores answers
+BENCH_VIEWS = env_bool("BENCH_VIEWS", False)  # bench/urls.py under /bench/ (bench/ingest.py only)
 
 # --- Billing -------------------------------------------------------------------------------------
 BILLING_GRACE_HOURS = int(os.environ.get("BILLING_GRACE_HOURS", "0"))

@@ -1,7 +1,5 @@
 """Top-level routes: the API under /api/v1/billing/, auth, health, schema, docs and the admin."""
 
-import os
-
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
@@ -24,10 +22,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-if getattr(settings, "BENCH_VIEWS", False) or os.environ.get("BENCH_VIEWS") == "1":  # bench/ingest.py only
-    from bench.views import BareView
-
-    urlpatterns.append(path("bench/bare", BareView.as_view(), name="bench-bare"))
+if settings.BENCH_VIEWS:  # benchmark-only routes (bench/urls.py), off in production
+    urlpatterns.append(path("bench/", include("bench.urls")))
 
 handler400 = "billing_project.errors.handler400"
 handler403 = "billing_project.errors.handler403"

@@ -175,3 +175,6 @@ def dashboard_view(request):
         **dashboard_context(),
     }
     return TemplateResponse(request, "admin/billing/dashboard.html", context)
+
+
+admin.site.dashboard_register(view=dashboard_view, context=dashboard_context)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 
-from billing_project.money import EXACT_CONTEXT, allocate, quantize, to_decimal
+from billing.pricing.money import EXACT_CONTEXT, allocate, quantize, to_decimal
 
 ZERO = Decimal(0)
 

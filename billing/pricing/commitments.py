@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal, localcontext
 
+from billing.pricing.money import EXACT_CONTEXT, quantize, zero
 from billing.pricing.proration import prorate
-from billing_project.money import EXACT_CONTEXT, quantize, zero
 
 
 def minimum_shortfall(

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+from billing.pricing.money import EXACT_CONTEXT
 from billing.pricing.proration import seconds_between
-from billing_project.money import EXACT_CONTEXT
 
 ZERO = Decimal(0)
 QUANTITY_PLACES = Decimal("1E-12")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Context, Decimal, localcontext
 
-from billing_project.money import quantize, to_decimal
+from billing.pricing.money import quantize, to_decimal
 
 # NOTE: 40 significant digits hold amount × seconds exactly (≈16 + 14 digits), and leave the
 # quotient far more precise than the half-cent boundaries it is later rounded at.

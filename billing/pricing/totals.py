@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-from billing_project.money import EXACT_CONTEXT, quantize, to_decimal, zero
+from billing.pricing.money import EXACT_CONTEXT, quantize, to_decimal, zero
 
 ESTIMATE_PLACES = Decimal("1E-12")
 SCALED_AGGREGATIONS = frozenset({"sum", "count"})
