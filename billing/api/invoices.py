@@ -70,6 +70,10 @@ class InvoiceSerializer(serializers.ModelSerializer):
     paid_at = InstantField(read_only=True)
     voided_at = InstantField(read_only=True)
     stripe_payment_intent_id = serializers.SerializerMethodField()
+    next_payment_attempt = InstantField(read_only=True)
+    amount_credited = MoneyField()
+    amount_refunded = MoneyField()
+    amount_remaining = MoneyField()
 
     class Meta:
         model = Invoice
@@ -96,6 +100,12 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "paid_at",
             "voided_at",
             "stripe_payment_intent_id",
+            "collection_method",
+            "attempt_count",
+            "next_payment_attempt",
+            "amount_credited",
+            "amount_refunded",
+            "amount_remaining",
         ]
         read_only_fields = fields
 

@@ -1,6 +1,6 @@
 """The billing app's routes under /api/v1/billing/, one module per area."""
 
-from billing.api import billing_settings, calculations, invoices, plans, stripe, subscriptions, usage
+from billing.api import billing_settings, calculations, invoices, payments, plans, stripe, subscriptions, usage
 
 urlpatterns = [
     *plans.urlpatterns,
@@ -10,4 +10,5 @@ urlpatterns = [
     *invoices.urlpatterns,
     *stripe.urlpatterns,
     *billing_settings.urlpatterns,
+    *payments.urlpatterns,
 ]

@@ -35,9 +35,9 @@ class InvoicePaymentUnderway(Conflict):
 
 def _ensure_payable(invoice: Invoice) -> None:
     """Raise 409 unless `invoice` is open with an amount due."""
-    if invoice.status != Invoice.Status.OPEN or invoice.amount_due <= 0:
+    if invoice.status != Invoice.Status.OPEN or invoice.amount_remaining <= 0:
         raise InvoiceNotPayable(
-            f"Invoice {invoice.number or invoice.id} is {invoice.status} with {invoice.amount_due} "
+            f"Invoice {invoice.number or invoice.id} is {invoice.status} with {invoice.amount_remaining} "
             f"{invoice.currency} due; only an open invoice with an amount due can be paid."
         )
 
@@ -79,7 +79,7 @@ def invoice_payment_intent(*, invoice: Invoice):
     tenant = stripe_customer_ensure(tenant=invoice.tenant)
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     _ensure_payable(invoice)
-    amount = to_minor_units(invoice.amount_due, invoice.currency)
+    amount = to_minor_units(invoice.amount_remaining, invoice.currency)
     currency = invoice.currency.lower()
     metadata = _invoice_metadata(invoice)
 
@@ -126,7 +126,7 @@ def checkout_session_for(
 
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     _ensure_payable(invoice)
-    amount = to_minor_units(invoice.amount_due, invoice.currency)
+    amount = to_minor_units(invoice.amount_remaining, invoice.currency)
     metadata = _invoice_metadata(invoice)
     params["line_items"] = [
         {

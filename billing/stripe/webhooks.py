@@ -22,9 +22,11 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import exceptions, status
 
-from billing.models import Invoice, StripeWebhookEvent, Subscription, Tenant
+from billing.models import Invoice, PaymentAttempt, StripeWebhookEvent, Subscription, Tenant
+from billing.services.payments.collect import subscription_settle
 from billing.services.transitions import invoice_transition, subscription_transition
 from billing.stripe.client import PaymentProviderNotConfigured
+from billing.stripe.webhooks_collection import COLLECTION_HANDLERS, on_setup_session_completed
 from billing_project.money import fmt, from_minor_units
 
 #: Stripe's own default: a signature older than this is refused (replay protection).
@@ -194,14 +196,18 @@ def _apply_payment(
         raise PaymentNotApplied(
             f"Invoice {label} is {invoice.status}; Stripe payment {ref} of {received} was not applied.", invoice.pk
         )
-    due = f"{fmt(invoice.amount_due, invoice.currency)} {invoice.currency}"
-    if currency != invoice.currency or from_minor_units(int(minor_amount), currency) != invoice.amount_due:
+    due = f"{fmt(invoice.amount_remaining, invoice.currency)} {invoice.currency}"
+    if currency != invoice.currency or from_minor_units(int(minor_amount), currency) != invoice.amount_remaining:
         raise PaymentNotApplied(
             f"Amount mismatch: Stripe payment {ref} received {received} but invoice {label} has {due} due; "
             "not applied.",
             invoice.pk,
         )
-    fields = {"amount_paid": invoice.amount_due, "paid_at": paid_at}
+    fields = {
+        "amount_paid": invoice.amount_paid + invoice.amount_remaining,
+        "paid_at": paid_at,
+        "next_payment_attempt": None,
+    }
     if payment_intent_id:
         fields["stripe_payment_intent_id"] = payment_intent_id
     if checkout_session_id:
@@ -210,6 +216,11 @@ def _apply_payment(
         invoice_transition(invoice=invoice, to=Invoice.Status.PAID, **fields)
     except exceptions.APIException as exc:
         raise PaymentNotApplied(f"Stripe payment {ref} was not applied: {exc.detail}", invoice.pk) from exc
+    if payment_intent_id:
+        PaymentAttempt.objects.filter(
+            invoice=invoice, stripe_payment_intent_id=payment_intent_id, status=PaymentAttempt.Status.PROCESSING
+        ).update(status=PaymentAttempt.Status.SUCCEEDED)
+    subscription_settle(subscription_id=invoice.subscription_id)
 
 
 def _on_payment_intent_succeeded(payload: dict) -> None:
@@ -231,6 +242,9 @@ def _on_payment_intent_succeeded(payload: dict) -> None:
 
 def _on_checkout_session_paid(payload: dict) -> None:
     session = payload["data"]["object"]
+    if session.get("mode") == "setup":
+        on_setup_session_completed(session)
+        return
     if session.get("mode") != "payment" or session.get("payment_status") != "paid":
         return  # setup sessions move no money; delayed methods report through async_payment_succeeded
     intent_id = session.get("payment_intent")
@@ -252,8 +266,8 @@ def _on_checkout_session_paid(payload: dict) -> None:
 def _on_payment_intent_failed(payload: dict) -> None:
     intent = payload["data"]["object"]
     invoice = _invoice_for(intent, payment_intent_id=intent["id"])
-    if invoice is None or invoice.status != Invoice.Status.OPEN:
-        return
+    if invoice is None or invoice.status != Invoice.Status.OPEN or invoice.amount_remaining <= 0:
+        return  # never backwards: a late failure for a settled invoice changes nothing
     reason = (intent.get("last_payment_error") or {}).get("message") or "no reason given"
     Invoice.objects.filter(pk=invoice.pk).update(
         payment_note=f"Stripe event {payload.get('id')}: payment {intent['id']} failed: {reason}"
@@ -273,4 +287,5 @@ HANDLERS = {
     "checkout.session.async_payment_succeeded": _on_checkout_session_paid,
     "payment_intent.payment_failed": _on_payment_intent_failed,
     "customer.deleted": _on_customer_deleted,
+    **COLLECTION_HANDLERS,
 }

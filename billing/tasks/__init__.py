@@ -4,6 +4,6 @@ Each area keeps its tasks in its own module; they are re-exported here so autodi
 `billing.tasks`) registers them all.
 """
 
-from billing.tasks import invoices, maintenance, subscriptions
+from billing.tasks import invoices, maintenance, payments, subscriptions
 
-__all__ = ["invoices", "maintenance", "subscriptions"]
+__all__ = ["invoices", "maintenance", "payments", "subscriptions"]

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from billing.models import (
@@ -20,6 +21,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceNumberSequence,
     Subscription,
+    Tenant,
 )
 from billing.pricing import compute_totals
 from billing.selectors.calculation import PeriodBill
@@ -120,6 +122,7 @@ def _finalize_locked(
     paid = fields["amount_due"] <= 0
     extra = {"paid_at": now} if paid else {}
     number = _next_number(now.year)
+    collection = _collection_method(invoice)
     invoice_transition_in_transaction(
         invoice=invoice,
         to=Invoice.Status.PAID if paid else Invoice.Status.OPEN,
@@ -127,12 +130,22 @@ def _finalize_locked(
         number=number,
         finalized_at=now,
         due_at=now + timedelta(days=settings.BILLING_DUE_DAYS),
+        collection_method=collection,
         **fields,
         **extra,
     )
+    if not isinstance(collection, str):
+        del invoice.collection_method  # read back lazily if anyone asks
     invoice_id = invoice.pk
     transaction.on_commit(lambda: invoice_finalized.send(sender=Invoice, invoice_id=invoice_id))
     return invoice
+
+
+def _collection_method(invoice: Invoice):
+    """Return the tenant's collection method to copy onto the invoice (a subquery when not loaded: no round trip)."""
+    if Invoice.tenant.is_cached(invoice):
+        return invoice.tenant.collection_method
+    return Subquery(Tenant.objects.filter(pk=OuterRef("tenant_id")).values("collection_method")[:1])
 
 
 def _period_as_stored(subscription: Subscription, invoice: Invoice) -> BillingPeriod:

@@ -35,6 +35,12 @@ def test_generate_default_period_prices_lines_and_totals(as_, acme):
     assert r.status_code == 201, r.content
     inv = r.json()
     assert set(inv) == {
+        "collection_method",
+        "attempt_count",
+        "next_payment_attempt",
+        "amount_credited",
+        "amount_refunded",
+        "amount_remaining",
         "id",
         "number",
         "tenant_id",
