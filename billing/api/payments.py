@@ -12,12 +12,11 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.api.invoices import _fresh, _invoice_for_caller
+from billing.api.invoices import InvoiceSerializer, _fresh, _invoice_for_caller
 from billing.models import PaymentAttempt
 from billing.selectors.payments import payment_attempts_of
 from billing.services.payments.collect import invoice_pay
 from billing.services.payments.mark_paid import invoice_mark_paid
-from billing.api.invoices import InvoiceSerializer
 from billing_project.fields import InstantField, MoneyField
 
 READ_ROLES = {"finance", "tenant"}

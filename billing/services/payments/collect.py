@@ -176,9 +176,12 @@ def _paid_by_attempt(invoice: Invoice, attempt: PaymentAttempt, now: datetime) -
         fields["stripe_payment_intent_id"] = attempt.stripe_payment_intent_id
     if invoice.status == Invoice.Status.OPEN:
         invoice_transition(invoice=invoice, to=Invoice.Status.PAID, **fields)
-    else:
-        # Paid some other way meanwhile: keep the record true (finance refunds the double payment).
-        note = f"Payment attempt {attempt.attempt} ({attempt.stripe_payment_intent_id}) succeeded on a {invoice.status} invoice."
+    elif invoice.stripe_payment_intent_id != attempt.stripe_payment_intent_id:
+        # Paid some other way meanwhile (not by this intent's webhook): keep the record true, finance refunds.
+        note = (
+            f"Payment attempt {attempt.attempt} ({attempt.stripe_payment_intent_id}) succeeded on a "
+            f"{invoice.status} invoice: a second payment to refund."
+        )
         Invoice.objects.filter(pk=invoice.pk).update(payment_note=note)
     subscription_settle(subscription_id=invoice.subscription_id)
 
