@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from costcenters.models import CostCenter
-from costcenters.services import cost_center_delete
+from costcenters.services.cost_centers import cost_center_delete
 
 
 class LiveFilter(admin.SimpleListFilter):

@@ -1,7 +1,7 @@
 """Subscription endpoints: create, get the live one, list, change plan, cancel, reactivate, pause, resume.
 
 `subscription_data(sub)` / `SubscriptionSerializer` render the contract's subscription object
-(plus `credit_balance`); other areas (coupons: /discount and /credits) import them.
+(plus `credit_balance`); discounts.py (a subscription's /discount and /credits) uses them too.
 """
 
 from __future__ import annotations

@@ -1,11 +1,22 @@
 """The billing app's routes under /api/v1/billing/, one module per area."""
 
-from billing.api import billing_settings, calculations, invoices, payments, plans, stripe, subscriptions, usage
+from billing.api import (
+    billing_settings,
+    calculations,
+    discounts,
+    invoices,
+    payments,
+    plans,
+    stripe,
+    subscriptions,
+    usage,
+)
 
 urlpatterns = [
     *plans.urlpatterns,
     *usage.urlpatterns,
     *subscriptions.urlpatterns,
+    *discounts.urlpatterns,
     *calculations.urlpatterns,
     *invoices.urlpatterns,
     *stripe.urlpatterns,

@@ -70,7 +70,7 @@ class _Context:
 
     def cost_centers(self) -> set[str]:
         if self._cost_centers is None:
-            from costcenters.selectors import cost_center_codes
+            from costcenters.selectors.cost_centers import cost_center_codes
 
             self._cost_centers = cost_center_codes(tenant_id=self.tenant_id)
         return self._cost_centers

@@ -1,24 +1,5 @@
-"""Reads of the cost-centers app, also used by other apps (usage ingest validates codes here)."""
+"""Reads of the cost-centers app: cost_centers.py (live codes and lists, also used by usage ingest)."""
 
-from __future__ import annotations
+from costcenters.selectors.cost_centers import cost_center_codes, cost_center_list, cost_center_live
 
-from django.db.models import QuerySet
-
-
-def cost_center_codes(*, tenant_id: str) -> set[str]:
-    """Return the codes of the tenant's live (not deleted) cost centers."""
-    from costcenters.models import CostCenter
-
-    return set(CostCenter.objects.filter(tenant_id=tenant_id, deleted_at__isnull=True).values_list("code", flat=True))
-
-
-def cost_center_live() -> QuerySet:
-    """Return every live (not deleted) cost center."""
-    from costcenters.models import CostCenter
-
-    return CostCenter.objects.filter(deleted_at__isnull=True)
-
-
-def cost_center_list(*, tenant_id: str) -> QuerySet:
-    """Return the tenant's live cost centers ordered by code."""
-    return cost_center_live().filter(tenant_id=tenant_id).order_by("code", "id")
+__all__ = ["cost_center_codes", "cost_center_list", "cost_center_live"]

@@ -19,7 +19,7 @@ from billing.selectors.usage import usage_by_metric
 from billing_project.errors import QuotaExceeded
 from billing_project.fields import format_instant, plain_decimal
 from quotas.models import Quota
-from quotas.selectors import live_subscription, quota_window
+from quotas.selectors.quotas import live_subscription, quota_window
 
 
 def quotas_enforce_hard(*, tenant_id: str, touched: dict[str, list[datetime]], now: datetime) -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from costcenters.models import CostCenter
-from costcenters.selectors import cost_center_codes
+from costcenters.selectors.cost_centers import cost_center_codes
 
 URL = "/api/v1/billing/cost-centers"
 

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from costcenters.models import CostCenter
-from costcenters.services import cost_center_create
+from costcenters.services.cost_centers import cost_center_create
 from quotas.models import Quota
 from realtime.models import Alert
 

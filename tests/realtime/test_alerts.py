@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.models import Tenant
-from costcenters.services import cost_center_create
+from costcenters.services.cost_centers import cost_center_create
 from realtime.models import Alert, AlertDelivery
 from realtime.services import alerts as alert_services
 from realtime.services.alerts import alerts_evaluate, alerts_schedule_evaluation

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from billing.services.catalog import catalog_load, catalog_read_file
-from billing.services.demo import demo_seed
+from billing.demo import demo_seed
 from billing_project.auth import issue_token
 
 CATALOG = Path(__file__).resolve().parents[2] / "fixtures" / "demo_catalog.json"

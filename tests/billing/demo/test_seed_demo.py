@@ -34,7 +34,7 @@ from billing.models import (
 )
 from billing.pricing import period_start_n
 from billing.selectors.usage import usage_by_metric
-from billing.services.demo import DEMO_TENANTS, hour_events
+from billing.demo import DEMO_TENANTS, hour_events
 from billing.services.usage import usage_ingest
 from billing_project.money import quantize
 

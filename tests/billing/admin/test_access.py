@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from tests.backoffice.conftest import NOW, at
+from tests.billing.admin.conftest import NOW, at
 
 pytestmark = pytest.mark.django_db
 

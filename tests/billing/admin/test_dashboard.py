@@ -19,7 +19,7 @@ from billing.selectors.dashboard import (
     top_tenants_by_usage,
     usage_this_month,
 )
-from tests.backoffice.conftest import NOW, at, record, subscribe
+from tests.billing.admin.conftest import NOW, at, record, subscribe
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from billing.models import CreditGrant, Tenant
 from billing.selectors.credits import credits_available
-from tests.backoffice.conftest import at, subscribe
+from tests.billing.admin.conftest import at, subscribe
 
 pytestmark = pytest.mark.django_db
 

@@ -1,36 +1,127 @@
-"""Thin views: coupons (finance), validate/redeem (finance or the tenant itself), and a
-subscription's discount and credits."""
+"""Coupons (finance), and validate/redeem (finance or the tenant itself): serializers, views and routes.
+
+`coupons/validate` and `coupons/redeem` come before the `coupons/<uuid>` routes.
+"""
 
 from __future__ import annotations
 
 from django.db.models.functions import Lower
+from django.urls import path
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.api.subscriptions import SubscriptionSerializer, subscription_data
 from billing.models import Plan, Subscription
-from billing.services.credits import credit_grant_create
-from billing.services.discounts import discount_apply
 from billing_project.errors import NotFound, invalid
-from billing_project.permissions import ensure_tenant_access, require_role, scope_to_caller
-from coupons.api.serializers import (
-    CouponCreateSerializer,
-    CouponRedeemSerializer,
-    CouponRedemptionSerializer,
-    CouponSerializer,
-    CouponValidateSerializer,
-    CouponValidationSerializer,
-    CreditGrantRequestSerializer,
-    CreditGrantSerializer,
-    DiscountRequestSerializer,
-)
-from coupons.models import Coupon
+from billing_project.fields import InstantField, parse_instant, plain_decimal
+from billing_project.money import fmt
+from billing_project.permissions import ensure_tenant_access
+from coupons.models import Coupon, CouponRedemption
 from coupons.selectors.coupons import coupon_list
 from coupons.services.coupons import coupon_create, coupon_deactivate
 from coupons.services.redemptions import coupon_redeem, coupon_validate
+
+DURATION_CHOICES = Coupon.Duration.choices
+MAX_INT = 2_147_483_647
+
+
+class Instant(InstantField):
+    """An InstantField whose parse error names the field once (not "redeem_by.redeem_by")."""
+
+    def to_internal_value(self, data):
+        return parse_instant(data)
+
+
+def _decimal_input(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=30, decimal_places=12, required=False, allow_null=True, **kwargs)
+
+
+class CouponSerializer(serializers.ModelSerializer):
+    """A coupon as the contract shows it: percent_off or amount_off (with its currency), the other null."""
+
+    percent_off = serializers.SerializerMethodField()
+    amount_off = serializers.SerializerMethodField()
+    currency = serializers.SerializerMethodField()
+    redeem_by = InstantField(read_only=True)
+    created_at = InstantField(read_only=True)
+    applies_to_plans = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = Coupon
+        fields = [
+            "id",
+            "code",
+            "name",
+            "percent_off",
+            "amount_off",
+            "currency",
+            "duration",
+            "duration_in_periods",
+            "max_redemptions",
+            "times_redeemed",
+            "redeem_by",
+            "applies_to_plans",
+            "active",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_percent_off(self, obj) -> str | None:
+        return plain_decimal(obj.percent_off) if obj.percent_off is not None else None
+
+    def get_amount_off(self, obj) -> str | None:
+        return fmt(obj.amount_off, obj.currency) if obj.amount_off is not None else None
+
+    def get_currency(self, obj) -> str | None:
+        return obj.currency or None
+
+
+class CouponCreateSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=200, trim_whitespace=False)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    percent_off = _decimal_input()
+    amount_off = _decimal_input()
+    currency = serializers.CharField(max_length=3, required=False, allow_blank=True, allow_null=True)
+    duration = serializers.ChoiceField(choices=DURATION_CHOICES, default=Coupon.Duration.ONCE)
+    duration_in_periods = serializers.IntegerField(min_value=1, max_value=MAX_INT, required=False, allow_null=True)
+    max_redemptions = serializers.IntegerField(min_value=1, max_value=MAX_INT, required=False, allow_null=True)
+    redeem_by = Instant(required=False, allow_null=True)
+    applies_to_plans = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, allow_null=True, default=list
+    )
+
+
+class CouponValidateSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=200, trim_whitespace=False)
+    tenant_id = serializers.CharField(max_length=64)
+    plan_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+
+
+class CouponValidationSerializer(serializers.Serializer):
+    """The answer of validate."""
+
+    valid = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+    coupon = CouponSerializer(allow_null=True)
+
+
+class CouponRedeemSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=200, trim_whitespace=False)
+    tenant_id = serializers.CharField(max_length=64)
+    subscription_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class CouponRedemptionSerializer(serializers.ModelSerializer):
+    coupon_id = serializers.UUIDField(read_only=True)
+    tenant_id = serializers.CharField(read_only=True)
+    subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
+    created_at = InstantField(read_only=True)
+
+    class Meta:
+        model = CouponRedemption
+        fields = ["id", "coupon_id", "tenant_id", "subscription_id", "created_at"]
 
 
 class CouponFilter(filters.FilterSet):
@@ -152,65 +243,10 @@ class CouponRedeemView(APIView):
         return Response(CouponRedemptionSerializer(redemption).data, status=status.HTTP_201_CREATED)
 
 
-def _subscription(request, subscription_id) -> Subscription:
-    qs = scope_to_caller(Subscription.objects.select_related("plan"), request)
-    try:
-        return qs.get(pk=subscription_id)
-    except Subscription.DoesNotExist:
-        raise NotFound(f"No subscription {subscription_id}.") from None
-
-
-def subscription_answer(subscription: Subscription) -> dict:
-    """Return the subscription object as the subscriptions API shows it (with discount and credit_balance)."""
-    subscription.refresh_from_db()
-    return subscription_data(subscription)
-
-
-class SubscriptionDiscountView(APIView):
-    """Apply a discount: a coupon code (any role that may touch the tenant) or ad-hoc terms (finance)."""
-
-    allowed_roles = {"finance", "tenant"}
-
-    @extend_schema(request=DiscountRequestSerializer, responses={200: SubscriptionSerializer})
-    def post(self, request, subscription_id):
-        data = DiscountRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        body = data.validated_data
-        ad_hoc = [k for k in DiscountRequestSerializer.AD_HOC if body.get(k) is not None]
-        if ad_hoc:
-            require_role(request, "finance", detail="Only finance may apply an ad-hoc discount.")
-        subscription = _subscription(request, subscription_id)
-        if "coupon_code" in body:
-            if ad_hoc:
-                raise invalid(ad_hoc[0], "Give either coupon_code or ad-hoc terms, not both.", "invalid")
-            coupon_redeem(code=body["coupon_code"], tenant_id=subscription.tenant_id, subscription=subscription)
-        elif ad_hoc:
-            if body.get("duration") is None:
-                raise invalid("duration", "duration is required for an ad-hoc discount.", "required")
-            discount_apply(
-                subscription=subscription,
-                percent_off=body.get("percent_off"),
-                amount_off=body.get("amount_off"),
-                duration=body["duration"],
-                duration_in_periods=body.get("duration_in_periods"),
-            )
-        else:
-            raise invalid("coupon_code", "Give coupon_code, or percent_off/amount_off with a duration.", "required")
-        return Response(subscription_answer(subscription))
-
-
-class SubscriptionCreditsView(APIView):
-    """Grant credits to the subscription's tenant, in its currency; finance only."""
-
-    allowed_roles = {"finance"}
-
-    @extend_schema(request=CreditGrantRequestSerializer, responses={201: CreditGrantSerializer})
-    def post(self, request, subscription_id):
-        data = CreditGrantRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        body = data.validated_data
-        subscription = _subscription(request, subscription_id)
-        grant = credit_grant_create(
-            subscription=subscription, amount=body["amount"], reason=body["reason"], expires_at=body.get("expires_at")
-        )
-        return Response(CreditGrantSerializer(grant).data, status=status.HTTP_201_CREATED)
+urlpatterns = [
+    path("coupons", CouponListCreateView.as_view(), name="coupon-list"),
+    path("coupons/validate", CouponValidateView.as_view(), name="coupon-validate"),
+    path("coupons/redeem", CouponRedeemView.as_view(), name="coupon-redeem"),
+    path("coupons/<uuid:coupon_id>", CouponDetailView.as_view(), name="coupon-detail"),
+    path("coupons/<uuid:coupon_id>/deactivate", CouponDeactivateView.as_view(), name="coupon-deactivate"),
+]

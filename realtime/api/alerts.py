@@ -1,101 +1,24 @@
-"""Real-time cost and alerts in and out (contract section 8)."""
+"""Cost alerts (contract section 8): create, list, dismiss; serializers, views and routes."""
 
 from __future__ import annotations
 
 import uuid
 from decimal import Decimal
 
-from rest_framework import serializers
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
 
 from billing.models import Metric
-from billing_project.errors import invalid
-from billing_project.fields import DecimalStringField, InstantField, MoneyField, parse_instant
-from costcenters.selectors import cost_center_live
+from billing_project.errors import NotFound, invalid
+from billing_project.fields import DecimalStringField, InstantField
+from billing_project.permissions import scope_to_caller
+from costcenters.selectors.cost_centers import cost_center_live
 from realtime.models import Alert
-
-
-class MetricCostSerializer(serializers.Serializer):
-    metric = serializers.CharField()
-    quantity = DecimalStringField()
-    amount = MoneyField()
-
-
-class CurrentCostSerializer(serializers.Serializer):
-    tenant_id = serializers.CharField()
-    currency = serializers.CharField()
-    period_start = InstantField()
-    period_end = InstantField()
-    as_of = InstantField()
-    base = MoneyField()
-    usage = MoneyField()
-    discount = MoneyField()
-    total = MoneyField()
-    by_metric = serializers.SerializerMethodField()
-
-    def get_by_metric(self, obj) -> list[dict]:
-        return MetricCostSerializer(
-            [
-                {"metric": m.metric, "quantity": m.quantity, "amount": m.amount, "currency": obj.currency}
-                for m in obj.by_metric
-            ],
-            many=True,
-        ).data
-
-
-class ResourceCostSerializer(serializers.Serializer):
-    resource_id = serializers.CharField(allow_null=True)
-    metric = serializers.CharField()
-    quantity = DecimalStringField()
-    amount = MoneyField()
-
-
-class ResourceCostListSerializer(serializers.Serializer):
-    tenant_id = serializers.CharField()
-    currency = serializers.CharField()
-    results = ResourceCostSerializer(many=True)
-
-
-class QueryInstantField(InstantField):
-    """An instant in a query string; its error is reported under the parameter's own name."""
-
-    def to_internal_value(self, data):
-        return parse_instant(data, None)
-
-
-class TimelineQuerySerializer(serializers.Serializer):
-    granularity = serializers.ChoiceField(choices=["hour", "day"], default="day")
-    # "from" is a keyword; the field is renamed in __init__.
-    from_ = QueryInstantField(required=False)
-    to = QueryInstantField(required=False)
-    metric = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=Metric.objects.all(),
-        required=False,
-        error_messages={"does_not_exist": "Unknown metric '{value}'."},
-    )
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
-
-    def validate(self, attrs):
-        if attrs.get("from") and attrs.get("to") and attrs["from"] >= attrs["to"]:
-            raise invalid("to", "`to` must be after `from`.", "invalid_range")
-        return attrs
-
-
-class TimelineBucketSerializer(serializers.Serializer):
-    bucket = InstantField()
-    amount = MoneyField()
-    cumulative_amount = MoneyField()
-
-
-class TimelineSerializer(serializers.Serializer):
-    tenant_id = serializers.CharField()
-    currency = serializers.CharField()
-    granularity = serializers.CharField()
-    results = TimelineBucketSerializer(many=True)
+from realtime.selectors.alerts import alert_list
+from realtime.services.alerts import alert_create, alert_dismiss
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -181,3 +104,49 @@ class AlertCreateSerializer(serializers.Serializer):
             raise invalid("cost_center", f"A {kind} alert has no cost center.", "invalid")
         attrs["webhook_url"] = attrs.get("webhook_url") or ""
         return attrs
+
+
+class AlertListCreateView(generics.ListAPIView):
+    """List the tenant's alerts (filter `?status=`) or configure a new one."""
+
+    allowed_roles = {"finance", "tenant"}
+    serializer_class = AlertSerializer
+
+    def get_queryset(self):
+        return alert_list(
+            tenant_id=self.kwargs.get("tenant_id", ""), status=self.request.query_params.get("status") or None
+        )
+
+    @extend_schema(parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=list(Alert.Status.values))])
+    def get(self, request, *args, **kwargs):
+        status_filter = request.query_params.get("status")
+        if status_filter and status_filter not in Alert.Status.values:
+            raise invalid("status", f"Unknown status '{status_filter[:32]}'.", "invalid_choice")
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=AlertCreateSerializer, responses={201: AlertSerializer})
+    def post(self, request, tenant_id):
+        body = AlertCreateSerializer(data=request.data, context={"tenant_id": tenant_id})
+        body.is_valid(raise_exception=True)
+        alert = alert_create(tenant_id=tenant_id, **body.validated_data)
+        return Response(AlertSerializer(alert).data, status=status.HTTP_201_CREATED)
+
+
+class AlertDismissView(generics.GenericAPIView):
+    """Dismiss an alert until the next period."""
+
+    allowed_roles = {"finance", "tenant"}
+    serializer_class = AlertSerializer
+
+    @extend_schema(request=None, responses={200: AlertSerializer})
+    def post(self, request, alert_id):
+        alert = scope_to_caller(Alert.objects.all(), request).filter(pk=alert_id).first()
+        if alert is None:
+            raise NotFound("No such alert.")
+        return Response(AlertSerializer(alert_dismiss(alert=alert)).data)
+
+
+urlpatterns = [
+    path("realtime-cost/tenants/<str:tenant_id>/alerts", AlertListCreateView.as_view(), name="realtime-alerts"),
+    path("realtime-cost/alerts/<uuid:alert_id>/dismiss", AlertDismissView.as_view(), name="realtime-alert-dismiss"),
+]

@@ -1,1 +1,0 @@
-"""Tests of the finance back office: dashboard figures, charts, staff-only admin, tenant admin."""

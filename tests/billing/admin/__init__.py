@@ -1,0 +1,1 @@
+"""Tests of the finance back office (billing/admin): dashboard figures, charts, staff-only admin, tenant admin."""
