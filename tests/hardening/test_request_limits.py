@@ -8,7 +8,7 @@ from django.conf import settings
 
 from billing.models import UsageEvent
 from billing_project.parsers import MAX_JSON_DEPTH
-from tests.foundation.test_auth_and_errors import assert_error
+from tests.billing_project.test_auth_and_errors import assert_error
 
 pytestmark = pytest.mark.django_db
 USAGE = "/api/v1/billing/tenants/acme/usage"

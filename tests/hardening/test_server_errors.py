@@ -11,7 +11,7 @@ from django.db import InterfaceError, connection
 from rest_framework.test import APIClient
 
 from billing_project.auth import issue_token
-from tests.foundation.test_auth_and_errors import assert_error
+from tests.billing_project.test_auth_and_errors import assert_error
 
 PLANS = "/api/v1/billing/plans"
 
