@@ -1,8 +1,10 @@
 """Admin for the catalog: metrics, and plans with their charges inline."""
 
+from django import forms
 from django.contrib import admin
 
 from billing.models import Charge, Metric, Plan
+from billing.services.catalog import CatalogError, charge_filters_validate
 
 
 @admin.register(Metric)
@@ -12,15 +14,47 @@ class MetricAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
 
 
+class ChargeForm(forms.ModelForm):
+    """A charge's filters are checked like the catalog loader checks them (messages name the filter)."""
+
+    class Meta:
+        model = Charge
+        fields = "__all__"
+
+    def clean_filters(self):
+        value = self.cleaned_data.get("filters") or []
+        try:
+            return charge_filters_validate(value, "filters")
+        except CatalogError as exc:
+            raise forms.ValidationError(exc.errors) from None
+
+
 class ChargeInline(admin.StackedInline):
     model = Charge
     extra = 0
-    fields = [("metric", "model", "position"), ("unit_price", "free_units"), ("package_size", "package_price"), "tiers"]
+    form = ChargeForm
+    fields = [
+        ("metric", "model", "position"),
+        ("unit_price", "free_units"),
+        ("package_size", "package_price"),
+        "tiers",
+        "filters",
+    ]
 
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "currency", "interval", "base_price", "trial_days", "active", "charge_count"]
+    list_display = [
+        "id",
+        "name",
+        "currency",
+        "interval",
+        "base_price",
+        "minimum_amount",
+        "trial_days",
+        "active",
+        "charge_count",
+    ]
     list_filter = ["active", "currency", "interval"]
     search_fields = ["id", "name"]
     inlines = [ChargeInline]

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from billing.models import Subscription, SubscriptionPause, SubscriptionPlanSpan
+from billing.admin.terms import OneOffChargeInline, PriceOverrideInline, terms_save_formset
 from billing_project.admin_tools import ReadOnlyTabularInline
 
 
@@ -29,7 +30,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ["status", "plan"]
     search_fields = ["tenant__id", "tenant__name"]
     list_select_related = ["tenant", "plan"]
-    inlines = [PlanSpanInline, PauseInline]
+    inlines = [PlanSpanInline, PauseInline, OneOffChargeInline, PriceOverrideInline]
     actions = ["run_invoices"]
     date_hierarchy = "created_at"
     readonly_fields = [
@@ -55,6 +56,10 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def save_formset(self, request, form, formset, change):
+        if not terms_save_formset(request, form.instance, formset):
+            super().save_formset(request, form, formset, change)
 
     @admin.display(description="Current period", ordering="current_period_start")
     def current_period(self, obj) -> str:

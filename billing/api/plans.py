@@ -7,6 +7,7 @@ from django_filters import rest_framework as filters
 from rest_framework import generics, serializers
 
 from billing.models import Charge, Metric, Plan
+from billing.selectors.terms import charge_fields
 from billing_project.errors import NotFound
 from billing_project.fields import DecimalStringField, MoneyField
 from billing_project.money import fmt, fmt_price
@@ -33,31 +34,53 @@ class ChargeSerializer(serializers.ModelSerializer):
         fields = ["metric", "model"]
 
     def to_representation(self, obj):
-        currency = obj.plan.currency
-        data = {"metric": obj.metric_id, "model": obj.model}
-        qty = DecimalStringField().to_representation
-        if obj.model == "per_unit":
-            data.update(unit_price=fmt_price(obj.unit_price, currency), free_units=qty(obj.free_units))
-        elif obj.model == "package":
-            data.update(
-                package_size=qty(obj.package_size),
-                package_price=fmt_price(obj.package_price, currency),
-                free_units=qty(obj.free_units),
-            )
-        else:
-            data["tiers"] = [
-                {
-                    "up_to": None if t.get("up_to") is None else qty(Decimal(t["up_to"])),
-                    "unit_price": fmt_price(t["unit_price"], currency),
-                    **({"flat_fee": fmt(t["flat_fee"], currency)} if Decimal(t.get("flat_fee") or 0) else {}),
-                }
-                for t in obj.tiers
-            ]
-        return data
+        return {"metric": obj.metric_id, **charge_pricing_data(charge_fields(obj), obj.plan.currency, obj.filters)}
+
+
+def charge_pricing_data(fields: dict, currency: str, filters: list | None = None) -> dict:
+    """Return a charge's model and only its model's pricing fields (plus its filters, when it has any)."""
+    model = fields["model"]
+    data = {"model": model}
+    qty = DecimalStringField().to_representation
+    if model == "per_unit":
+        data.update(
+            unit_price=fmt_price(Decimal(str(fields["unit_price"])), currency),
+            free_units=qty(_d(fields.get("free_units"))),
+        )
+    elif model == "package":
+        data.update(
+            package_size=qty(_d(fields["package_size"])),
+            package_price=fmt_price(Decimal(str(fields["package_price"])), currency),
+            free_units=qty(_d(fields.get("free_units"))),
+        )
+    else:
+        data["tiers"] = [
+            {
+                "up_to": None if t.get("up_to") is None else qty(Decimal(str(t["up_to"]))),
+                "unit_price": fmt_price(Decimal(str(t["unit_price"])), currency),
+                **(
+                    {"flat_fee": fmt(Decimal(str(t["flat_fee"])), currency)}
+                    if Decimal(str(t.get("flat_fee") or 0))
+                    else {}
+                ),
+            }
+            for t in fields.get("tiers") or []
+        ]
+    filters = fields.get("filters") if filters is None else filters
+    if filters:
+        data["filters"] = [
+            {"name": f["name"], "properties": f["properties"], **charge_pricing_data(f, currency, [])} for f in filters
+        ]
+    return data
+
+
+def _d(value) -> Decimal:
+    return Decimal(str(value or 0))
 
 
 class PlanSerializer(serializers.ModelSerializer):
     base_price = MoneyField()
+    minimum_amount = MoneyField()
     charges = ChargeSerializer(many=True, read_only=True)
     metrics = serializers.SerializerMethodField()
 
@@ -71,6 +94,7 @@ class PlanSerializer(serializers.ModelSerializer):
             "interval",
             "base_price",
             "trial_days",
+            "minimum_amount",
             "active",
             "charges",
             "metrics",

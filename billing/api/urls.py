@@ -9,6 +9,7 @@ from billing.api import (
     plans,
     stripe,
     subscriptions,
+    terms,
     usage,
 )
 
@@ -17,6 +18,7 @@ urlpatterns = [
     *usage.urlpatterns,
     *subscriptions.urlpatterns,
     *discounts.urlpatterns,
+    *terms.urlpatterns,
     *calculations.urlpatterns,
     *invoices.urlpatterns,
     *stripe.urlpatterns,

@@ -8,6 +8,7 @@ from .payment import PaymentAttempt
 from .stripe import StripeWebhookEvent
 from .subscription import CreditGrant, Discount, Subscription, SubscriptionPause, SubscriptionPlanSpan
 from .tenant import Tenant, TenantUser
+from .terms import OneOffCharge, PriceOverride
 from .usage import UsageEvent, UsageHourly, UsageRollup
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "Subscription",
     "SubscriptionPause",
     "SubscriptionPlanSpan",
+    "OneOffCharge",
+    "PriceOverride",
     "Tenant",
     "TenantUser",
     "UsageEvent",

@@ -11,12 +11,20 @@ class Metric(models.Model):
         COUNT = "count"
         MAX = "max"
         UNIQUE_COUNT = "unique_count"
+        LATEST = "latest"
+        WEIGHTED_SUM = "weighted_sum"
 
     code = models.CharField(primary_key=True, max_length=64)
     name = models.CharField(max_length=200)
     unit = models.CharField(max_length=50, blank=True)
     aggregation = models.CharField(max_length=16, choices=Aggregation.choices)
     field = models.CharField(max_length=128, blank=True, help_text="properties[field] for unique_count")
+    dimension_keys = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="The property keys that charge filters on this metric read; the ingest keeps them per event.",
+    )
 
     class Meta:
         ordering = ["code"]
@@ -37,6 +45,9 @@ class Plan(models.Model):
     interval = models.CharField(max_length=8, choices=Interval.choices, default=Interval.MONTH)
     base_price = money_field(default=0)
     trial_days = models.PositiveIntegerField(default=0)
+    minimum_amount = money_field(
+        null=True, blank=True, help_text="Minimum commitment per billing period, prorated per segment."
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -66,6 +77,11 @@ class Charge(models.Model):
         default=list,
         blank=True,
         help_text='[{"up_to": "10000" | null, "unit_price": "0.0004", "flat_fee": "0"}] as strings',
+    )
+    filters = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='[{"name": "GPU", "properties": {"type": ["gpu"]}, "model": "per_unit", "unit_price": "2.50"}]',
     )
     position = models.PositiveIntegerField(default=0)
 

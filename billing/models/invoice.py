@@ -102,12 +102,15 @@ class InvoiceLine(models.Model):
     class Type(models.TextChoices):
         BASE = "base"
         USAGE = "usage"
+        MINIMUM = "minimum"
+        ONE_OFF = "one_off"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField(default=0)
     type = models.CharField(max_length=8, choices=Type.choices)
     description = models.CharField(max_length=255)
     metric = models.CharField(max_length=64, blank=True, default="")
+    filter = models.CharField(max_length=128, blank=True, default="")
     plan_id = models.CharField(max_length=64)
     quantity = quantity_field(default=0)
     unit_price = price_field(null=True, blank=True)

@@ -1,61 +1,51 @@
 """The one function that turns a subscription's history plus its usage into billing lines and totals.
 
-`period_bill` cuts a period into plan segments (immediate plan changes, pauses, the trial and an
-immediate cancellation), prices each segment's base price prorated to the second and each charge of
-the segment's plan over the segment's usage (tiers restart per segment), then computes the totals in
-the order of contract section 6. Preview, estimate, invoices and real-time cost all read it; the
+`period_bill` cuts a period into plan segments (immediate plan changes, price overrides, pauses, the
+trial and an immediate cancellation), prices each segment's base price prorated to the second and
+each charge of the segment's plan (or override) over the segment's usage (tiers restart per segment
+and per filter), adds the minimum commitment and the pending one-off charges, then computes the
+totals in the order of contract section 6. Preview, estimate, invoices and real-time cost all read it; the
 arithmetic itself lives in the pure `billing.pricing` engine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
-from billing.models import Charge, Discount, Metric, Plan, Subscription
+from billing.models import Charge, Discount, Plan, Subscription
 from billing.pricing import (
     ChargeSpec,
+    OverrideSpan,
     PlanSpan,
     Segment,
     Span,
-    Tier,
-    TierLine,
     Totals,
     compute_totals,
     fraction,
+    merge_segments,
     period_seconds,
     plan_segments,
-    price_charge,
-    prorate,
-    scale_for_estimate,
     seconds_between,
 )
 from billing.selectors.credits import credits_available as credits_available_at
 from billing.selectors.discounts import discount_for_next_invoice, discount_spec
-from billing.selectors.usage import MetricUsage, usage_by_metric
+from billing.selectors.lines import BillLine, one_off_lines, segment_lines, segment_usage
+from billing.selectors.terms import (
+    Terms,
+    charge_fields,
+    pending_one_offs,
+    plan_terms,
+    spec_from_fields,
+    subscription_overrides,
+)
 from billing_project.fields import format_instant, plain_decimal
-from billing_project.money import EXACT_CONTEXT, fmt, fmt_price
+from billing_project.money import fmt, fmt_price
 
-QUANTITY_PLACES = Decimal("1E-12")
+__all__ = ["BillLine", "PeriodBill", "charge_spec", "period_bill", "segment_usage"]
+
 FRACTION_PLACES = Decimal("1E-6")
-HOUR = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class BillLine:
-    """One line of a bill: a segment's prorated base price or one charge priced over a segment."""
-
-    type: str  # "base" | "usage"
-    description: str
-    metric: str | None
-    plan_id: str
-    quantity: Decimal
-    unit_price: Decimal | None
-    amount: Decimal
-    period_start: datetime
-    period_end: datetime
-    tiers: tuple[TierLine, ...] | None
 
 
 @dataclass(frozen=True)
@@ -72,28 +62,12 @@ class PeriodBill:
     discount: Discount | None
     tax_rate: Decimal
     elapsed_fraction: Decimal | None = None
+    one_off_ids: tuple = ()
 
 
 def charge_spec(charge: Charge) -> ChargeSpec:
     """Return the pure pricing spec of a catalog charge (only the fields its model uses)."""
-    if charge.model == "per_unit":
-        return ChargeSpec(model="per_unit", unit_price=charge.unit_price, free_units=charge.free_units or Decimal(0))
-    if charge.model == "package":
-        return ChargeSpec(
-            model="package",
-            free_units=charge.free_units or Decimal(0),
-            package_size=charge.package_size,
-            package_price=charge.package_price,
-        )
-    tiers = tuple(
-        Tier(
-            up_to=None if t.get("up_to") in (None, "") else Decimal(str(t["up_to"])),
-            unit_price=Decimal(str(t.get("unit_price") or "0")),
-            flat_fee=Decimal(str(t.get("flat_fee") or "0")),
-        )
-        for t in charge.tiers
-    )
-    return ChargeSpec(model=charge.model, tiers=tiers)
+    return spec_from_fields(charge_fields(charge))
 
 
 # `discount=` default of `period_bill`: read the discount the next invoice gets.
@@ -123,13 +97,15 @@ def subscription_segments(
     cutoff: datetime | None,
     pauses_until: datetime | None = None,
     history: tuple[list[PlanSpan], list[Span]] | None = None,
+    overrides: list[OverrideSpan] = (),
 ) -> list[Segment]:
     """Return the plan segments of [period_start, min(period_end, cutoff, ended_at)).
 
     Built from the subscription's SubscriptionPlanSpan and SubscriptionPause history, its
     `trial_end` and `ended_at`. `pauses_until` closes a still-open pause at that instant (an
     estimate counts only the paused time already known); otherwise an open pause runs on.
-    `history` (plan spans, pauses) is that history when the caller already read it.
+    `history` (plan spans, pauses) is that history when the caller already read it; `overrides`
+    (price overrides as spans) cut the segments further.
     """
     spans, pauses = history if history is not None else _history(subscription)
     if not spans:  # a subscription created outside the services: its plan since the start
@@ -143,50 +119,8 @@ def subscription_segments(
         plan_spans=spans,
         pauses=pauses,
         trial_end=subscription.trial_end,
+        overrides=overrides,
     )
-
-
-def segment_usage(*, tenant_id: str, start: datetime, end: datetime, metrics: list) -> dict[str, MetricUsage]:
-    """Return {metric code: MetricUsage} over [start, end), exactly, reading as few raw events as possible.
-
-    `usage_by_metric` reads whole hours from the rollups and raw events only for partial hours. A
-    range ending at "now" would scan most of the current hour's raw events; instead, when the rest
-    of that hour is the shorter side, this reads [start, next hour) (rollups) minus [end, next hour)
-    (raw, nearly empty: events are at most minutes in the future). That is exact for sums and
-    counts; a max or distinct count is taken from it only when the subtracted part cannot have
-    changed it, else [start, end) is read directly.
-    """
-    floor = end.replace(minute=0, second=0, microsecond=0)
-    ceil = floor if floor == end else floor + HOUR
-    if ceil == end or ceil - end >= end - floor or start >= floor:
-        return usage_by_metric(tenant_id=tenant_id, start=start, end=end, metrics=metrics)
-    whole = usage_by_metric(tenant_id=tenant_id, start=start, end=ceil, metrics=metrics)
-    # Only the events of the rest matter for a distinct count (any at all → read directly), and a
-    # distinct scan of a short range is slow: count them as a plain `count` metric instead.
-    rest = usage_by_metric(
-        tenant_id=tenant_id,
-        start=end,
-        end=ceil,
-        metrics=[Metric(code=m.code, aggregation="count") if m.aggregation == "unique_count" else m for m in metrics],
-    )
-    result: dict[str, MetricUsage] = {}
-    unsure = []
-    for metric in metrics:
-        w, r = whole[metric.code], rest[metric.code]
-        if r.events == 0:
-            result[metric.code] = w
-        elif metric.aggregation in ("sum", "count"):
-            result[metric.code] = MetricUsage(
-                metric.code, metric.aggregation, w.quantity - r.quantity, w.events - r.events
-            )
-        elif metric.aggregation == "max" and r.quantity < w.quantity:
-            # the maximum was reached before `end`, so removing [end, ceil) leaves it unchanged
-            result[metric.code] = MetricUsage(metric.code, metric.aggregation, w.quantity, w.events - r.events)
-        else:
-            unsure.append(metric)
-    if unsure:
-        result.update(usage_by_metric(tenant_id=tenant_id, start=start, end=end, metrics=unsure))
-    return result
 
 
 def _plans(plan_ids: set[str], cache: dict | None = None) -> dict[str, tuple[Plan, list[Charge]]]:
@@ -206,91 +140,21 @@ def _plans(plan_ids: set[str], cache: dict | None = None) -> dict[str, tuple[Pla
     return plans
 
 
-def _percent(value: Decimal) -> str:
-    """Return a fraction as a percentage with one decimal ("45.2")."""
-    with localcontext(EXACT_CONTEXT):
-        return str((value * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+def _terms_of(plans: dict, overrides: dict):
+    """Return segment -> its Terms: the segment's plan, with the override in force applied if any."""
+    cache: dict = {}
 
+    def terms_of(segment: Segment) -> Terms:
+        override = overrides.get(segment.override)
+        if override is not None and override.plan_id != segment.plan_id:
+            override = None
+        key = (segment.plan_id, None if override is None else override.pk)
+        if key not in cache:
+            plan, charges = plans[segment.plan_id]
+            cache[key] = plan_terms(plan, charges, override)
+        return cache[key]
 
-def _base_line(plan: Plan, segment: Segment, period_s: Decimal, currency: str) -> BillLine:
-    """Return the segment's base price prorated by its un-paused, non-trial seconds."""
-    share = fraction(segment.base_seconds, period_s)
-    amount = prorate(plan.base_price, segment.base_seconds, period_s, currency)
-    description = f"{plan.name} — base price"
-    if segment.usage_start >= segment.end and segment.base_seconds == 0:
-        description += " (trial)"
-    elif segment.base_seconds != period_s:
-        description += f" (prorated {_percent(share)}%)"
-    return BillLine(
-        type="base",
-        description=description,
-        metric=None,
-        plan_id=plan.id,
-        quantity=share.quantize(QUANTITY_PLACES, rounding=ROUND_HALF_UP),
-        unit_price=Decimal(plan.base_price),
-        amount=amount,
-        period_start=segment.start,
-        period_end=segment.end,
-        tiers=None,
-    )
-
-
-def _usage_line(plan: Plan, charge: Charge, segment: Segment, quantity: Decimal, currency: str) -> BillLine:
-    """Return one charge of the segment's plan priced over `quantity`."""
-    result = price_charge(charge_spec(charge), quantity, currency)
-    tiered = charge.model in ("graduated", "volume")
-    return BillLine(
-        type="usage",
-        description=f"{plan.name} — {charge.metric.name}",
-        metric=charge.metric_id,
-        plan_id=plan.id,
-        quantity=result.quantity,
-        unit_price=result.unit_price,
-        amount=result.amount,
-        period_start=segment.start,
-        period_end=segment.end,
-        tiers=result.tiers if tiered else None,
-    )
-
-
-def _segment_lines(
-    *,
-    subscription: Subscription,
-    segments: list[Segment],
-    plans: dict[str, tuple[Plan, list[Charge]]],
-    period_s: Decimal,
-    currency: str,
-    project_from: datetime | None = None,
-) -> list[BillLine]:
-    """Return the base line and one usage line per charge for each segment.
-
-    With `project_from` (an estimate's "now"), usage of `sum`/`count` metrics in the segment that
-    runs past it is scaled from what was recorded up to then to the segment's whole usage window.
-    """
-    lines: list[BillLine] = []
-    for segment in segments:
-        plan, charges = plans[segment.plan_id]
-        lines.append(_base_line(plan, segment, period_s, currency))
-        if not charges:
-            continue
-        metrics = [c.metric for c in charges]
-        usage_end = segment.usage_end
-        if project_from is not None:
-            usage_end = max(segment.usage_start, min(segment.usage_end, project_from))
-        usage = segment_usage(
-            tenant_id=subscription.tenant_id, start=segment.usage_start, end=usage_end, metrics=metrics
-        )
-        for charge in charges:
-            quantity = usage[charge.metric_id].quantity
-            if project_from is not None and usage_end < segment.usage_end:
-                quantity = scale_for_estimate(
-                    quantity,
-                    charge.metric.aggregation,
-                    seconds_between(segment.usage_start, usage_end),
-                    seconds_between(segment.usage_start, segment.usage_end),
-                )
-            lines.append(_usage_line(plan, charge, segment, quantity, currency))
-    return lines
+    return terms_of
 
 
 def _bill(
@@ -301,6 +165,7 @@ def _bill(
     segments: list[Segment],
     at: datetime,
     credits_available: Decimal | None,
+    overrides: dict,
     project_from: datetime | None = None,
     elapsed_fraction: Decimal | None = None,
     plans: dict | None = None,
@@ -308,15 +173,18 @@ def _bill(
 ) -> PeriodBill:
     """Return the PeriodBill of `segments`: lines, then discount, tax and credits per section 6."""
     currency = subscription.currency
-    plans = _plans({s.plan_id for s in segments}, plans)
-    lines = _segment_lines(
-        subscription=subscription,
+    terms_of = _terms_of(_plans({s.plan_id for s in segments}, plans), overrides)
+    segments = merge_segments(segments, terms_of)
+    lines = segment_lines(
+        tenant_id=subscription.tenant_id,
         segments=segments,
-        plans=plans,
+        terms_of=terms_of,
         period_s=period_seconds(period_start, period_end),
         currency=currency,
         project_from=project_from,
     )
+    one_offs = pending_one_offs(subscription)
+    lines += one_off_lines(one_offs, subscription.plan_id, period_start, period_end)
     if discount is LOOK_UP:
         discount = discount_for_next_invoice(subscription_id=subscription.pk)
     tax_rate = Decimal(subscription.tenant.tax_rate)
@@ -340,6 +208,7 @@ def _bill(
         discount=discount,
         tax_rate=tax_rate,
         elapsed_fraction=elapsed_fraction,
+        one_off_ids=tuple(c.pk for c in one_offs),
     )
 
 
@@ -358,19 +227,22 @@ def period_bill(
 
     The base is prorated over the whole period's seconds, so a cut period pays only its share.
     `credits_available` None reads the tenant's credits at the cutoff (or the period end); the
-    discount is the one the next invoice would get and the tax rate is the tenant's.
+    discount is the one the next invoice would get and the tax rate is the tenant's. The pending
+    one-off charges of the subscription follow the usage lines.
 
     For a caller that bills many subscriptions in a row (the invoice run), what it already knows
     saves queries: `plans` a {plan id: (Plan, charges)} cache kept for the batch (filled as
     needed), `history` the subscription's (plan spans, pauses), `discount` the discount the next
     invoice gets (None for none). Left out, each is read here.
     """
+    override_spans, overrides = subscription_overrides(subscription)
     segments = subscription_segments(
         subscription=subscription,
         period_start=period_start,
         period_end=period_end,
         cutoff=cutoff,
         history=history,
+        overrides=override_spans,
     )
     return _bill(
         subscription=subscription,
@@ -379,6 +251,7 @@ def period_bill(
         segments=segments,
         at=_window_end(subscription, period_end, cutoff),
         credits_available=credits_available,
+        overrides=overrides,
         plans=plans,
         discount=discount,
     )
@@ -402,14 +275,21 @@ def estimate_bill(*, subscription: Subscription, now: datetime) -> PeriodBill:
 
     The base is charged for the whole period less the trial and the paused time already known (an
     open pause counts until its `resume_at`, or until now without one); `sum`/`count` usage is
-    scaled from what was recorded so far to the segment's whole window, `max`/`unique_count` stand.
+    scaled from what was recorded so far to the segment's whole window, `max`/`unique_count`/`latest`
+    stand, and a `weighted_sum` level is held to the segment's end.
     """
     start, end = subscription.current_period_start, subscription.current_period_end
     pauses_until = now
     if subscription.status == Subscription.Status.PAUSED and subscription.resume_at is not None:
         pauses_until = max(now, subscription.resume_at)
+    override_spans, overrides = subscription_overrides(subscription)
     segments = subscription_segments(
-        subscription=subscription, period_start=start, period_end=end, cutoff=None, pauses_until=pauses_until
+        subscription=subscription,
+        period_start=start,
+        period_end=end,
+        cutoff=None,
+        pauses_until=pauses_until,
+        overrides=override_spans,
     )
     elapsed = min(max(seconds_between(start, now), Decimal(0)), period_seconds(start, end))
     elapsed_fraction = fraction(elapsed, period_seconds(start, end)).quantize(FRACTION_PLACES, ROUND_HALF_UP)
@@ -420,6 +300,7 @@ def estimate_bill(*, subscription: Subscription, now: datetime) -> PeriodBill:
         segments=segments,
         at=now,
         credits_available=None,
+        overrides=overrides,
         project_from=now,
         elapsed_fraction=elapsed_fraction,
     )
@@ -435,6 +316,8 @@ def bill_line_data(line, currency: str) -> dict:
     data: dict = {"type": line.type, "description": line.description}
     if line.metric:
         data["metric"] = line.metric
+    if getattr(line, "filter", None):
+        data["filter"] = line.filter
     data["plan_id"] = line.plan_id
     data["quantity"] = plain_decimal(Decimal(line.quantity))
     if line.unit_price is not None:

@@ -15,7 +15,7 @@ from billing.pricing.charge_models import ChargeSpec, Tier, validate_charge
 from billing_project.money import is_valid_currency
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-AGGREGATIONS = {"sum", "count", "max", "unique_count"}
+AGGREGATIONS = {"sum", "count", "max", "unique_count", "latest", "weighted_sum"}
 MODELS = {"per_unit", "graduated", "volume", "package"}
 
 
@@ -130,7 +130,69 @@ def _charge_fields(raw: dict, where: str, errors: list[str]) -> dict | None:
     )
     for message in validate_charge(spec):
         errors.append(f"{where}: {message}")
+    fields["filters"] = _filters(raw["filters"], where, errors) if "filters" in raw else []
     return fields if len(errors) == n else None
+
+
+def _filters(raw_filters, where: str, errors: list[str]) -> list[dict]:
+    """Return a charge's validated filters in stored form (``_charge_fields`` plus name and properties)."""
+    if not isinstance(raw_filters, list):
+        errors.append(f"{where}.filters: must be a list")
+        return []
+    out: list[dict] = []
+    names: set[str] = set()
+    for i, f in enumerate(raw_filters):
+        name = f.get("name") if isinstance(f, dict) else None
+        fw = f"{where}.filters[{i}] ({name or '?'})"
+        if not isinstance(f, dict):
+            errors.append(f"{fw}: must be an object")
+            continue
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            errors.append(f"{fw}.name: a name of 1–100 characters is required")
+        elif name in names:
+            errors.append(f"{fw}.name: filter names are unique within a charge")
+        names.add(name)
+        props = f.get("properties")
+        if not isinstance(props, dict) or not props:
+            errors.append(f"{fw}.properties: an object of {{key: [values]}} with at least one key is required")
+            props = {}
+        for key, values in props.items():
+            if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+                errors.append(f"{fw}.properties.{key}: a non-empty list of string values is required")
+        if "filters" in f:
+            errors.append(f"{fw}.filters: a filter cannot have filters")
+        fields = _charge_fields({k: v for k, v in f.items() if k not in ("name", "properties", "filters")}, fw, errors)
+        if fields is not None:
+            del fields["filters"]
+            out.append({"name": name, "properties": {k: list(v) for k, v in props.items()}, **_stored(fields)})
+    return out
+
+
+def _stored(fields: dict) -> dict:
+    """Return a charge's pricing fields as JSON-safe strings (how filters and overrides keep them)."""
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in fields.items()}
+
+
+def charge_filters_validate(raw, where: str) -> list[dict]:
+    """Return a charge's filters validated and in stored form, or raise CatalogError naming each filter."""
+    errors: list[str] = []
+    filters = _filters(raw, where, errors)
+    if errors:
+        raise CatalogError(errors)
+    return filters
+
+
+def charge_fields_validate(raw, where: str) -> dict:
+    """Return one charge's pricing fields (and filters) validated like the catalog's, as JSON strings.
+
+    Raises CatalogError naming each problem from `where` on (a price override's charges use this).
+    """
+    errors: list[str] = []
+    fields = _charge_fields(raw, where, errors) if isinstance(raw, dict) else None
+    if errors or fields is None:
+        raise CatalogError(errors or [f"{where}: must be an object"])
+    filters = fields.pop("filters")
+    return {**_stored(fields), "filters": filters}
 
 
 def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:
@@ -184,6 +246,7 @@ def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:
         if interval not in ("month", "year"):
             errors.append(f"{where}.interval: must be 'month' or 'year' (got {interval!r})")
         base_price = _decimal(p.get("base_price", "0"), f"{where}.base_price", errors)
+        minimum = _decimal(p.get("minimum_amount"), f"{where}.minimum_amount", errors, allow_none=True)
         trial_days = p.get("trial_days", 0)
         if not isinstance(trial_days, int) or isinstance(trial_days, bool) or trial_days < 0:
             errors.append(f"{where}.trial_days: must be a whole number ≥ 0")
@@ -213,6 +276,7 @@ def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:
                 "interval": interval,
                 "base_price": base_price,
                 "trial_days": trial_days,
+                "minimum_amount": minimum,
                 "active": p.get("active", True),
                 "charges": charges,
             }

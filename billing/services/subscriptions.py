@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.models import Plan, Subscription, SubscriptionPause, SubscriptionPlanSpan, Tenant
+from billing.models import Plan, PriceOverride, Subscription, SubscriptionPause, SubscriptionPlanSpan, Tenant
 from billing.models.tenant import TENANT_ID_VALIDATOR
 from billing.pricing import period_containing
 from billing.services.transitions import SubscriptionCanceled, subscription_transition
@@ -177,6 +177,8 @@ def _end(subscription: Subscription, at: datetime, *, canceled_at: datetime) -> 
 def _switch_plan(subscription: Subscription, plan: Plan, at: datetime) -> None:
     """Put `plan` in force from `at`: close the current plan span there and open one for `plan`."""
     _close_open_history(subscription, at, spans=True, pauses=False)
+    # A negotiated price belongs to the plan it was negotiated on: a plan change ends it.
+    PriceOverride.objects.filter(subscription=subscription, ended_at__isnull=True).update(ended_at=at)
     SubscriptionPlanSpan.objects.create(subscription=subscription, plan=plan, start=at)
     subscription.plan = plan
     subscription.scheduled_plan = None

@@ -80,6 +80,7 @@ def _line_rows(invoice: Invoice, lines: list[BillLine]) -> list[InvoiceLine]:
             type=line.type,
             description=line.description[:255],
             metric=line.metric or "",
+            filter=line.filter or "",
             plan_id=line.plan_id,
             quantity=line.quantity,
             unit_price=line.unit_price,

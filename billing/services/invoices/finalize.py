@@ -33,6 +33,7 @@ from billing.selectors.invoices import (
 )
 from billing.services.credits import credits_consume_locked
 from billing.services.discounts import discount_mark_applied
+from billing.services.terms import one_off_charges_mark_invoiced
 from billing.services.transitions import (
     InvoiceNotDraft,
     invoice_transition_in_transaction,
@@ -95,6 +96,7 @@ def _final_fields(*, invoice: Invoice, bill: PeriodBill | None, available: Decim
         bill = _bill(subscription=subscription, period=period, credits_available=available)
         InvoiceLine.objects.filter(invoice=invoice).delete()
         InvoiceLine.objects.bulk_create(_line_rows(invoice, bill.lines))
+    one_off_charges_mark_invoiced(ids=bill.one_off_ids, invoice=invoice)
     return _totals_fields(bill)
 
 

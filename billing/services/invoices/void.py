@@ -9,6 +9,7 @@ from billing.models import (
     Invoice,
 )
 from billing.services.credits import credits_restore
+from billing.services.terms import one_off_charges_return
 from billing.services.discounts import discount_unmark_applied
 from billing.services.transitions import (
     InvoiceNotDraft,
@@ -31,6 +32,7 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
         hint = " A draft is deleted, not voided." if locked.status == Invoice.Status.DRAFT else ""
         raise InvoiceNotOpen(f"Invoice {_label(locked)} is {locked.status}; only an open invoice can be voided.{hint}")
     credits_restore(invoice=locked)
+    one_off_charges_return(invoice=locked)
     if locked.discount_applied_id is not None:
         discount_unmark_applied(discount=locked.discount_applied)
     return invoice_transition(invoice=locked, to=Invoice.Status.VOID, error=InvoiceNotOpen, voided_at=timezone.now())
