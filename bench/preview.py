@@ -18,7 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from datetime import datetime, timezone  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 
 from bench.common import (  # noqa: E402
     Client,
@@ -45,7 +45,7 @@ def top_up_current_hour(tenant_id: str, n_events: int) -> int:
     current hour its share of the month's events (same metric mix) and rebuilds that hour's rollups.
     """
     month_start, _ = month_bounds()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     hour = now.replace(minute=0, second=0, microsecond=0)
     per_hour = n_events / max((hour - month_start).total_seconds() / 3600, 1)
     want = int(per_hour * (now - hour).total_seconds() / 3600)
@@ -133,7 +133,7 @@ def main(
     bench_db()
     facts = ensure_big_tenant(tenant, n_events=n_events)
     in_hour = top_up_current_hour(tenant, n_events)
-    say(f"current hour so far: {in_hour:,} events (minute {datetime.now(timezone.utc).minute})")
+    say(f"current hour so far: {in_hour:,} events (minute {datetime.now(UTC).minute})")
     headers = {"Authorization": f"Bearer {token('finance')}"}
     with Server(workers=2) as server:
         sub = ensure_subscription(server.port, headers, tenant)

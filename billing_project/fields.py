@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from django.utils import timezone
@@ -34,15 +33,15 @@ def parse_instant(value, attr: str | None = None) -> datetime:
         if dt is None:
             raise invalid(attr, f"'{text[:64]}' is not an ISO 8601 timestamp or date.", "invalid_datetime")
     if timezone.is_naive(dt):
-        dt = dt.replace(tzinfo=dt_timezone.utc)
-    return dt.astimezone(dt_timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
 
 
 def format_instant(value: datetime | None) -> str | None:
     """Return `value` as `YYYY-MM-DDTHH:MM:SSZ` (with microseconds only when present)."""
     if value is None:
         return None
-    value = value.astimezone(dt_timezone.utc)
+    value = value.astimezone(UTC)
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")

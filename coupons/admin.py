@@ -15,7 +15,7 @@ from coupons.services.coupons import coupon_deactivate, coupon_terms_validate
 class CouponAdminForm(forms.ModelForm):
     class Meta:
         model = Coupon
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007 - the admin edits every coupon column; clean() adds the cross-field rules
 
     def clean(self):
         data = super().clean()

@@ -19,7 +19,7 @@ class ChargeForm(forms.ModelForm):
 
     class Meta:
         model = Charge
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007 - the admin edits every charge column; clean_* add the rules
 
     def clean_filters(self):
         value = self.cleaned_data.get("filters") or []

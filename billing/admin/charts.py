@@ -101,7 +101,7 @@ def _scale(points: Sequence[Point]):
 
 def _x_labels(points: Sequence[Point], centers: list[float], every: int) -> list[str]:
     parts = []
-    for i, (p, x) in enumerate(zip(points, centers)):
+    for i, (p, x) in enumerate(zip(points, centers, strict=False)):
         if i % every == 0 or i == len(points) - 1:
             parts.append(
                 f'<text x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM + 18}" text-anchor="middle" '
@@ -152,14 +152,15 @@ def line_chart(
     ys = [y_of(p.amount) for p in points]
     base = y_of(Decimal(0))
     parts = _frame(title, ticks, currency, y_of)
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(centers, ys))
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(centers, ys, strict=False))
     area = f"{centers[0]:.1f},{base:.1f} {line} {centers[-1]:.1f},{base:.1f}"
     parts.append(f'<polygon points="{area}" class="bo-area"/><polyline points="{line}" class="bo-line"/>')
-    for p, x, y in zip(points, centers, ys):
+    for p, x, y in zip(points, centers, ys, strict=False):
         tooltip = f"{p.title}: {money_label(p.amount, currency)}"
         parts.append(
             f'<g class="bo-point"><title>{escape(tooltip)}</title>'
-            f'<rect x="{x - slot / 2:.1f}" y="{PAD_TOP}" width="{slot:.1f}" height="{base - PAD_TOP:.1f}" class="bo-hit"/>'
+            f'<rect x="{x - slot / 2:.1f}" y="{PAD_TOP}" width="{slot:.1f}" '
+            f'height="{base - PAD_TOP:.1f}" class="bo-hit"/>'
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3"/></g>'
         )
     parts += _x_labels(points, centers, label_every)

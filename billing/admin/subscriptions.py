@@ -7,8 +7,8 @@ segments read), so the history here is read-only.
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from billing.models import Subscription, SubscriptionPause, SubscriptionPlanSpan
 from billing.admin.terms import OneOffChargeInline, PriceOverrideInline, terms_save_formset
+from billing.models import Subscription, SubscriptionPause, SubscriptionPlanSpan
 from billing_project.admin_tools import ReadOnlyTabularInline
 
 

@@ -26,7 +26,7 @@ class UsageEvent(models.Model):
     received_at = models.DateTimeField()
     # md5 of properties[metric.field] for unique_count metrics (null otherwise), set by the ingest
     # statement: a fixed-width key that a partial index can hold, so distinct counts skip-scan it.
-    unique_key = models.CharField(max_length=32, null=True, blank=True, editable=False)
+    unique_key = models.CharField(max_length=32, null=True, blank=True, editable=False)  # noqa: DJ001 (see above)
 
     class Meta:
         constraints = [

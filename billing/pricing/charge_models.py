@@ -73,6 +73,7 @@ class ChargeResult:
 
 def per_unit(spec: ChargeSpec, quantity: Decimal) -> RawCharge:
     """Return ``max(q - free_units, 0) × unit_price``."""
+    assert spec.unit_price is not None, "validate_charge requires unit_price for per_unit"
     with localcontext(EXACT_CONTEXT):
         billable = max(quantity - spec.free_units, ZERO)
         return RawCharge(amount=billable * spec.unit_price, unit_price=spec.unit_price)
@@ -110,6 +111,7 @@ def volume(spec: ChargeSpec, quantity: Decimal) -> RawCharge:
 
 def package(spec: ChargeSpec, quantity: Decimal) -> RawCharge:
     """Return ``ceil(max(q - free_units, 0) / package_size) × package_price``."""
+    assert spec.package_size is not None and spec.package_price is not None, "validate_charge requires both"
     with localcontext(EXACT_CONTEXT):
         billable = max(quantity - spec.free_units, ZERO)
         # divmod is exact, unlike a rounded division followed by a ceiling.
@@ -144,11 +146,11 @@ def price_charge(spec: ChargeSpec, quantity: Decimal, currency: str) -> ChargeRe
     tiers: tuple[TierLine, ...] = ()
     if raw.tiers:
         parts = allocate(amount, [line.amount for line in raw.tiers], currency)
-        tiers = tuple(replace(line, amount=part) for line, part in zip(raw.tiers, parts))
+        tiers = tuple(replace(line, amount=part) for line, part in zip(raw.tiers, parts, strict=False))
     return ChargeResult(quantity=quantity, amount=amount, unit_price=raw.unit_price, tiers=tiers)
 
 
-def validate_charge(spec: ChargeSpec) -> list[str]:
+def validate_charge(spec: ChargeSpec) -> list[str]:  # noqa: C901 - one flat check per rule of a charge
     """Return human-readable problems with ``spec`` (empty when it can be priced).
 
     Each message starts with the offending field (``tiers.1.up_to: …``), as the catalog loader

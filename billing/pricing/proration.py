@@ -6,7 +6,7 @@ period's seconds, multiplied before dividing and rounded once (contract sections
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Context, Decimal, localcontext
 
 from billing.pricing.money import quantize, to_decimal
@@ -18,7 +18,7 @@ PRORATION_CONTEXT = Context(prec=40)
 
 def _utc(moment: datetime) -> datetime:
     """Return an aware ``moment`` in UTC (naive ones unchanged) so DST never skews a difference."""
-    return moment if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def seconds_between(start: datetime, end: datetime) -> Decimal:

@@ -312,7 +312,7 @@ def _tier_value(tier, name: str):
 
 
 def bill_line_data(line, currency: str) -> dict:
-    """Return the contract's JSON of one line — a BillLine or a stored InvoiceLine (optional keys only when they apply)."""
+    """Return the contract's JSON of a BillLine or a stored InvoiceLine (optional keys only when they apply)."""
     data: dict = {"type": line.type, "description": line.description}
     if line.metric:
         data["metric"] = line.metric

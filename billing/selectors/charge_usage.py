@@ -66,10 +66,11 @@ def _plain_filtered(cur, tenant_id: str, charge: PricedCharge, start: datetime, 
     table = UsageEvent._meta.db_table
     distinct = charge.aggregation == "unique_count"
     group = ", unique_key" if distinct else ""
+    group_by = ", ".join(str(i + 4) for i in range(len(keys) + distinct))
     cur.execute(
         f"SELECT SUM(quantity), MAX(quantity), COUNT(*){group}{dims} FROM {table} "
         f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" >= %s AND "timestamp" < %s'
-        f"{' AND unique_key IS NOT NULL' if distinct else ''} GROUP BY {', '.join(str(i + 4) for i in range(len(keys) + distinct))}",
+        f"{' AND unique_key IS NOT NULL' if distinct else ''} GROUP BY {group_by}",
         [*params, tenant_id, charge.metric, start, end],
     )
     out = _empty(charge)

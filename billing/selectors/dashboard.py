@@ -14,8 +14,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -27,7 +26,7 @@ from billing.models import Invoice, Plan, Subscription, UsageEvent, UsageHourly
 from billing.pricing import add_months, period_index, period_start_n, price_charge
 from billing.selectors.calculation import charge_spec, preview_bill, subscription_segments
 
-UTC = dt_timezone.utc
+UTC = UTC
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 #: Live subscriptions whose usage this month is priced day by day (the busiest ones first).
@@ -296,7 +295,7 @@ def _boundaries(lo: datetime, hi: datetime) -> list[datetime]:
     return points
 
 
-def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: datetime, now: datetime):
+def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: datetime, now: datetime):  # noqa: C901
     """Return ({day: usage cost added that day}, usage cost of the current period up to now)."""
     interval = plans[sub.plan_id].interval
     periods = _periods_overlapping(sub, interval, start, now)

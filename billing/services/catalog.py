@@ -195,7 +195,7 @@ def charge_fields_validate(raw, where: str) -> dict:
     return {**_stored(fields), "filters": filters}
 
 
-def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:
+def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:  # noqa: C901 - flat checks, every problem listed
     """Return (metrics, plans) normalised from `data`, or raise CatalogError listing every problem."""
     errors: list[str] = []
     metrics_raw = data.get("metrics", [])

@@ -350,7 +350,7 @@ def realtime_by_dimension(*, subscription: Subscription, now: datetime, dimensio
                 quantities = {"": Decimal(0)}
             keys = sorted(quantities)
             parts = allocate(amount, [quantities[k] for k in keys], currency)
-            for key, part in zip(keys, parts):
+            for key, part in zip(keys, parts, strict=False):
                 entry = totals.setdefault((key, metric.code), [Decimal(0), zero(currency)])
                 entry[0] = _combine(metric.aggregation, entry[0], quantities[key])
                 entry[1] += part

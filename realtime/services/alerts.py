@@ -20,6 +20,7 @@ import json
 import logging
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import requests
 from django.conf import settings
@@ -33,8 +34,10 @@ from billing.selectors.subscriptions import subscription_live_for_tenant
 from billing_project.dispatch import job_queue
 from billing_project.errors import Conflict
 from billing_project.fields import format_instant, plain_decimal
-from costcenters.models import CostCenter
 from realtime.models import Alert, AlertDelivery
+
+if TYPE_CHECKING:  # a type only: realtime does not import another app's models at run time
+    from costcenters.models import CostCenter
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -18,7 +17,7 @@ def make_subscription(
     """Return a live subscription of `tenant_id` on `plan_id` (tenant created if needed)."""
     tenant, _ = Tenant.objects.get_or_create(id=tenant_id, defaults={"name": tenant_id})
     plan = Plan.objects.get(pk=plan_id)
-    start = started_at or datetime(2026, 1, 1, tzinfo=dt_timezone.utc)
+    start = started_at or datetime(2026, 1, 1, tzinfo=UTC)
     period_start, period_end = period_containing(start, plan.interval, max(start, timezone.now()))
     sub = Subscription.objects.create(
         tenant=tenant,

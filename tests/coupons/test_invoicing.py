@@ -1,8 +1,7 @@
 """Discount durations and credits around finalize and void: the bookkeeping services directly, then
 through the invoice services over consecutive periods."""
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,7 +17,7 @@ from .conftest import make_subscription
 
 pytestmark = pytest.mark.django_db
 
-JULY = datetime(2026, 7, 1, tzinfo=dt_timezone.utc)
+JULY = datetime(2026, 7, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

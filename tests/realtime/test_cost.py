@@ -1,7 +1,6 @@
 """Real-time cost: current (the preview's numbers), by resource (exact allocation), and the timeline."""
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -11,7 +10,7 @@ from realtime.selectors.cost import realtime_by_dimension, realtime_timeline
 from tests.realtime.helpers import BASE, ingest, subscribe
 
 pytestmark = pytest.mark.django_db
-UTC = dt_timezone.utc
+UTC = UTC
 
 
 def url(tenant_id, what):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from billing.services.catalog import catalog_load, catalog_read_file
 from billing.demo import demo_seed
+from billing.services.catalog import catalog_load, catalog_read_file
 from billing_project.auth import issue_token
 
 CATALOG = Path(__file__).resolve().parents[2] / "fixtures" / "demo_catalog.json"

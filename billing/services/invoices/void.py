@@ -9,8 +9,8 @@ from billing.models import (
     Invoice,
 )
 from billing.services.credits import credits_restore
-from billing.services.terms import one_off_charges_return
 from billing.services.discounts import discount_unmark_applied
+from billing.services.terms import one_off_charges_return
 from billing.services.transitions import (
     InvoiceNotDraft,
     InvoiceNotOpen,

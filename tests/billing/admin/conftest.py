@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from billing.models import Invoice, Subscription, Tenant
 
-UTC = timezone.utc
+UTC = UTC
 #: "Now" in these tests: 10 March 2026, noon UTC.
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

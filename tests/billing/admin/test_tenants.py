@@ -106,7 +106,7 @@ def test_the_change_page_shows_the_ten_newest_invoices_and_the_subscription(admi
 
 def test_saving_a_tenant_with_invoices_keeps_them_and_changes_the_tax_rate(admin_client_, catalog, make_invoice):
     sub = subscribe("acme", "pro", started=at("2025-01-01"), period=(at("2026-03-01"), at("2026-04-01")))
-    for n in range(12):
+    for _ in range(12):
         make_invoice(sub.tenant, status="open", total="1.00", finalized_at=at("2026-02-01"))
     page = admin_client_.get("/admin/billing/tenant/acme/change/")
     data = {

@@ -21,6 +21,7 @@ from django.db.models import Count, Max, Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from billing.demo import DEMO_TENANTS, hour_events
 from billing.models import (
     CreditGrant,
     Invoice,
@@ -34,7 +35,6 @@ from billing.models import (
 )
 from billing.pricing import period_start_n
 from billing.selectors.usage import usage_by_metric
-from billing.demo import DEMO_TENANTS, hour_events
 from billing.services.usage import usage_ingest
 from billing_project.money import quantize
 

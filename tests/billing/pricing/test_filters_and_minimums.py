@@ -1,6 +1,6 @@
 """Table tests for charge filters, minimum commitments, one-off charges and override segments."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 from billing.pricing.charge_models import ChargeSpec, Tier, price_charge
@@ -8,7 +8,7 @@ from billing.pricing.commitments import minimum_shortfall, one_off_amount
 from billing.pricing.filters import ChargeFilter, dimension, filter_errors, filter_index, filter_keys
 from billing.pricing.segments import OverrideSpan, PlanSpan, merge_segments, period_seconds, plan_segments
 
-START, END = datetime(2026, 3, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc)  # 31 days
+START, END = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)  # 31 days
 PERIOD = period_seconds(START, END)
 GPU = ChargeFilter("GPU", (("type", ("gpu",)),), ChargeSpec("per_unit", unit_price=D("2.50")))
 A100 = ChargeFilter("A100", (("type", ("gpu",)), ("model", ("a100", "h100"))), ChargeSpec("per_unit", unit_price=D(4)))
@@ -16,7 +16,7 @@ GRAD = ChargeSpec("graduated", tiers=(Tier(D(10), D(1)), Tier(None, D("0.5"))))
 
 
 def march(day, hour=0):
-    return datetime(2026, 3, day, hour, tzinfo=timezone.utc)
+    return datetime(2026, 3, day, hour, tzinfo=UTC)
 
 
 def test_an_event_belongs_to_the_first_filter_whose_every_key_matches():

@@ -1,6 +1,6 @@
 """Table tests for `latest` and `weighted_sum` (contract section 14), amounts worked out by hand."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -18,8 +18,8 @@ from billing.pricing.levels import (
 )
 from billing.pricing.segments import period_seconds
 
-START = datetime(2026, 4, 1, tzinfo=timezone.utc)
-END = datetime(2026, 5, 1, tzinfo=timezone.utc)  # 30 days = 2,592,000 s
+START = datetime(2026, 4, 1, tzinfo=UTC)
+END = datetime(2026, 5, 1, tzinfo=UTC)  # 30 days = 2,592,000 s
 DAY = timedelta(days=1)
 PERIOD = period_seconds(START, END)
 

@@ -1,6 +1,6 @@
 """Tests for billing.pricing.periods and billing.pricing.proration."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -11,7 +11,7 @@ from billing.pricing.proration import fraction, prorate, seconds_between
 
 def utc(*args):
     """Return an aware UTC datetime."""
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 JAN31 = utc(2024, 1, 31, 10, 30)

@@ -1,6 +1,6 @@
 """Hypothesis properties of the pricing engine: exact sums, split invariance, tiling periods."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Context, localcontext
 from decimal import Decimal as D
 
@@ -26,7 +26,7 @@ CURRENCIES = st.sampled_from(["USD", "JPY", "KWD"])
 QUANTITIES = st.decimals(min_value=0, max_value=2_000_000, places=6)
 PRICES = st.decimals(min_value=0, max_value=10, places=4)
 FEES = st.decimals(min_value=0, max_value=50, places=2)
-INSTANTS = st.datetimes(datetime(2020, 1, 1), datetime(2030, 12, 31), timezones=st.just(timezone.utc))
+INSTANTS = st.datetimes(datetime(2020, 1, 1), datetime(2030, 12, 31), timezones=st.just(UTC))
 
 
 @st.composite
@@ -37,7 +37,7 @@ def tier_tables(draw, *, non_increasing=False, flat_fees=True):
     if non_increasing:
         prices.sort(reverse=True)
     fees = draw(st.lists(FEES if flat_fees else st.just(D(0)), min_size=len(prices), max_size=len(prices)))
-    return tuple(Tier(up_to, price, fee) for up_to, price, fee in zip([*bounds, None], prices, fees))
+    return tuple(Tier(up_to, price, fee) for up_to, price, fee in zip([*bounds, None], prices, fees, strict=False))
 
 
 SPECS = st.one_of(
@@ -50,7 +50,7 @@ SPECS = st.one_of(
 def test_price_does_not_depend_on_how_usage_is_split(spec, events, data):
     shuffled = data.draw(st.permutations(events))
     cuts = sorted(data.draw(st.sets(st.integers(1, len(events)), max_size=5)) | {0, len(events)})
-    batches = [sum(shuffled[a:b], D(0)) for a, b in zip(cuts, cuts[1:])]
+    batches = [sum(shuffled[a:b], D(0)) for a, b in zip(cuts, cuts[1:], strict=False)]
     once = price_charge(spec, sum(events, D(0)), "USD")
     assert price_charge(spec, sum(reversed(batches), D(0)), "USD") == once
 
@@ -83,14 +83,14 @@ def test_prorated_pieces_of_a_period_add_up(anchor, interval, cuts, amount):
     # floats only pick the cut instants; all the arithmetic under test is Decimal
     micros = length // timedelta(microseconds=1)
     instants = sorted({start, end, *(start + timedelta(microseconds=int(c * micros)) for c in cuts)})
-    pieces = [seconds_between(a, b) for a, b in zip(instants, instants[1:])]
+    pieces = [seconds_between(a, b) for a, b in zip(instants, instants[1:], strict=False)]
     total_seconds = seconds_between(start, end)
     assert sum(pieces) == total_seconds
     with localcontext(Context(prec=50)):  # the default 28 digits would blur the sum itself
         assert abs(sum(fraction(p, total_seconds) for p in pieces) - 1) < D("1e-30")
     parts = allocate(amount, pieces, "USD")
     assert sum(parts) == amount
-    for part, piece in zip(parts, pieces):
+    for part, piece in zip(parts, pieces, strict=False):
         assert abs(part - prorate(amount, piece, total_seconds, "USD")) <= D("0.01")
 
 
@@ -105,7 +105,9 @@ def test_prorated_pieces_of_a_period_add_up(anchor, interval, cuts, amount):
 )
 def test_totals_follow_the_lines(quantities, base, percent, amount_off, tax_rate, credits, currency):
     specs = [API_CALLS, STORAGE_GB, ACTIVE_USERS, JOBS, GRADUATED_FEES, VOLUME_FEES]
-    lines = [quantize(base, currency)] + [price_charge(s, q, currency).amount for s, q in zip(specs, quantities)]
+    lines = [quantize(base, currency)] + [
+        price_charge(s, q, currency).amount for s, q in zip(specs, quantities, strict=False)
+    ]
     discount = DiscountSpec(percent_off=percent) if percent is not None else DiscountSpec(amount_off=amount_off)
     t = compute_totals(
         line_amounts=lines, currency=currency, discount=discount, tax_rate=tax_rate, credits_available=credits
@@ -131,7 +133,7 @@ def test_allocate_always_sums_exactly(units, weights, currency):
     assert all(p * total >= 0 for p in parts)  # never the opposite sign of the total
     step = from_minor_units(1, currency)
     if sum(weights):
-        for part, weight in zip(parts, weights):
+        for part, weight in zip(parts, weights, strict=False):
             assert abs(part - total * weight / sum(weights)) < step
 
 
@@ -150,7 +152,7 @@ def test_period_containing_contains_at(anchor, interval, offset):
 
 @given(n=st.integers(0, 60), hour=st.integers(0, 23))
 def test_jan31_periods_tile_through_a_leap_year(n, hour):
-    anchor = datetime(2023, 1, 31, hour, tzinfo=timezone.utc)
+    anchor = datetime(2023, 1, 31, hour, tzinfo=UTC)
     start, end = period_start_n(anchor, "month", n), period_start_n(anchor, "month", n + 1)
     assert period_containing(anchor, "month", start) == (start, end)
     assert period_containing(anchor, "month", end - timedelta(microseconds=1)) == (start, end)
@@ -183,7 +185,7 @@ def test_segments_tile_the_billed_window(changes, pause, trial_end, cutoff, anch
         assert segments == []
         return
     assert segments[0].start == period_start and segments[-1].end == window_end
-    for seg, following in zip(segments, segments[1:]):
+    for seg, following in zip(segments, segments[1:], strict=False):
         assert seg.end == following.start
     for seg in segments:
         assert 0 <= seg.base_seconds <= seconds_between(seg.start, seg.end)

@@ -1,7 +1,7 @@
 """Hypothesis properties of section 14: weighted sums split exactly, held levels, filters partition,
 overrides with the plan's own prices change nothing."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from itertools import pairwise
 
@@ -13,8 +13,8 @@ from billing.pricing.filters import ChargeFilter, dimension, filter_index, filte
 from billing.pricing.levels import Level, Reading, level_integrals, levels_after, weighted_quantity
 from billing.pricing.segments import OverrideSpan, PlanSpan, Span, merge_segments, period_seconds, plan_segments
 
-START = datetime(2026, 1, 31, tzinfo=timezone.utc)
-END = datetime(2026, 2, 28, tzinfo=timezone.utc)
+START = datetime(2026, 1, 31, tzinfo=UTC)
+END = datetime(2026, 2, 28, tzinfo=UTC)
 PERIOD = period_seconds(START, END)
 OFFSETS = st.integers(0, int(PERIOD) * 1_000_000 - 1).map(lambda us: START + timedelta(microseconds=us))
 LEVELS = st.decimals(min_value=0, max_value=100_000, places=6)

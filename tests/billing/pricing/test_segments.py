@@ -1,18 +1,18 @@
 """Tests for billing.pricing.segments: plan changes, pauses, trials and cutoffs in one period."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 from billing.pricing.proration import prorate
 from billing.pricing.segments import PlanSpan, Span, period_seconds, plan_segments
 
 DAY = 86400
-START, END = datetime(2026, 3, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc)  # 31 days
+START, END = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)  # 31 days
 
 
 def march(day, hour=0):
     """Return an aware UTC instant in March 2026."""
-    return datetime(2026, 3, day, hour, tzinfo=timezone.utc)
+    return datetime(2026, 3, day, hour, tzinfo=UTC)
 
 
 def segments(*, spans=(PlanSpan("pro", START, None),), pauses=(), trial_end=None, cutoff=None):
@@ -50,7 +50,7 @@ def test_upgrade_mid_month():
 
 
 def test_a_later_span_takes_over_an_open_earlier_one_and_empty_segments_are_dropped():
-    spans = [PlanSpan("old", datetime(2026, 1, 1, tzinfo=timezone.utc), None), PlanSpan("pro", START, None)]
+    spans = [PlanSpan("old", datetime(2026, 1, 1, tzinfo=UTC), None), PlanSpan("pro", START, None)]
     assert [s.plan_id for s in segments(spans=spans)] == ["pro"]
 
 

@@ -69,7 +69,7 @@ def test_upgrade_pause_and_graduated_usage_preview_to_the_cent(catalog, clock, a
     lines = body["lines"]
     starter_seg = ("2026-03-01T00:00:00Z", "2026-03-16T00:00:00Z")
     pro_seg = ("2026-03-16T00:00:00Z", "2026-03-26T00:00:00Z")
-    assert [(l["type"], l["plan_id"], l.get("metric"), l["amount"]) for l in lines] == [
+    assert [(ln["type"], ln["plan_id"], ln.get("metric"), ln["amount"]) for ln in lines] == [
         # Starter base: 19.00 × 15/31 days = 9.193548… → 9.19
         ("base", "starter", None, "9.19"),
         # Starter API calls: (8,000 − 5,000 free) × 0.0005 = 1.50

@@ -79,13 +79,15 @@ def lines(data):
 def test_every_new_rule_on_the_preview_equals_the_invoice(cloud, clock, as_, record):
     finance = as_("finance")
     usage(record)
-    r = finance.post(f"{BASE}/subscriptions/{cloud}/charges", {"description": "Setup fee", "amount": "250"}, format="json")
+    r = finance.post(
+        f"{BASE}/subscriptions/{cloud}/charges", {"description": "Setup fee", "amount": "250"}, format="json"
+    )
     assert r.status_code == 201, r.json()
     assert (r.json()["amount"], r.json()["status"], r.json()["quantity"]) == ("250.00", "pending", "1")
     clock.set(APR(30, 23))
-    preview = finance.get(f"{BASE}/tenants/acme/billing/preview").json()
+    finance.get(f"{BASE}/tenants/acme/billing/preview").json()
     clock.set(utc(2026, 5, 1))
-    preview = finance.get(f"{BASE}/tenants/acme/billing/preview").json()  # period rolled: new period
+    finance.get(f"{BASE}/tenants/acme/billing/preview").json()  # period rolled: new period
     r = finance.post(f"{BASE}/tenants/acme/invoices", {}, format="json")
     assert r.status_code == 201, r.json()
     invoice = r.json()
@@ -105,7 +107,9 @@ def test_every_new_rule_on_the_preview_equals_the_invoice(cloud, clock, as_, rec
     from billing.selectors.calculation import bill_data, period_bill
 
     sub = Subscription.objects.get(pk=cloud)
-    bill = bill_data(period_bill(subscription=sub, period_start=APR(1), period_end=utc(2026, 5, 1), cutoff=utc(2026, 5, 1)))
+    bill = bill_data(
+        period_bill(subscription=sub, period_start=APR(1), period_end=utc(2026, 5, 1), cutoff=utc(2026, 5, 1))
+    )
     assert lines(bill) == expected and bill["total"] == invoice["total"]
     # finalizing marks the one-off invoiced; voiding returns it to pending
     inv = finance.post(f"{BASE}/invoices/{invoice['id']}/finalize", {}, format="json").json()
@@ -175,7 +179,9 @@ def test_bad_override_and_one_off_input_is_a_400_naming_the_field(cloud, as_):
     assert r.status_code == 400 and r.json()["errors"][0]["attr"] == "charges.0.metric"
     r = finance.post(f"{BASE}/subscriptions/{cloud}/charges", {"description": "x"}, format="json")
     assert r.status_code == 400
-    r = as_("tenant", "acme").post(f"{BASE}/subscriptions/{cloud}/charges", {"description": "x", "amount": "1"}, format="json")
+    r = as_("tenant", "acme").post(
+        f"{BASE}/subscriptions/{cloud}/charges", {"description": "x", "amount": "1"}, format="json"
+    )
     assert r.status_code == 403
     assert as_("tenant", "other").get(f"{BASE}/subscriptions/{cloud}/charges").status_code == 404
     assert not Invoice.objects.exists()
@@ -223,4 +229,7 @@ def test_catalog_filter_errors_name_the_item():
     with pytest.raises(CatalogError) as exc:
         catalog_load(data=bad)
     assert "plans[0] (pro).charges[1] (compute).filters[0] (GPU).unit_price: is required" in exc.value.errors
-    assert "plans[0] (pro).charges[1] (compute).filters[1] (GPU).name: filter names are unique within a charge" in exc.value.errors
+    assert (
+        "plans[0] (pro).charges[1] (compute).filters[1] (GPU).name: filter names are unique within a charge"
+        in exc.value.errors
+    )
