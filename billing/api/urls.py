@@ -3,6 +3,7 @@
 from billing.api import (
     billing_settings,
     calculations,
+    credit_notes,
     discounts,
     invoices,
     payments,
@@ -24,4 +25,5 @@ urlpatterns = [
     *stripe.urlpatterns,
     *billing_settings.urlpatterns,
     *payments.urlpatterns,
+    *credit_notes.urlpatterns,
 ]

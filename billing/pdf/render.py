@@ -47,8 +47,8 @@ WIDTH = A4[0] - 2 * MARGIN
 
 
 def _balance(invoice: Invoice):
-    """Return what is still to pay: amount due less amount paid, never below zero."""
-    return max(invoice.amount_due - invoice.amount_paid, 0)
+    """Return what is still to pay: amount due less paid and credit notes applied, never below zero."""
+    return invoice.amount_remaining
 
 
 def _money(amount, currency: str) -> str:
@@ -149,7 +149,8 @@ def _bill_to(invoice: Invoice) -> Table:
     if tenant.email:
         parts.append(escape(tenant.email))
     block = [_p("BILL TO", LABEL), _p("<br/>".join(parts), BASE)]
-    label, shown = ("BALANCE DUE", _balance(invoice)) if invoice.amount_paid else ("AMOUNT DUE", invoice.amount_due)
+    settled = invoice.amount_paid or invoice.amount_credit_applied
+    label, shown = ("BALANCE DUE", _balance(invoice)) if settled else ("AMOUNT DUE", invoice.amount_due)
     pay = [
         _p(label, LABEL),
         _p(f"<font size=16><b>{escape(invoice.currency)} {_money(shown, invoice.currency)}</b></font>", BASE),

@@ -2,25 +2,19 @@
 
 Payment-method events are applied by asking Stripe for the customer's (or setup intent's) current
 state, never by trusting the event's copy: events arrive late, twice and out of order. Refund
-events only move `refund_status` forward (pending → succeeded | failed; failed → succeeded).
+events only move `refund_status` forward (see `credit_note_refund_settled`).
 """
 
 from __future__ import annotations
 
-from billing.models import CreditNote, Tenant
+from billing.models import Tenant
+from billing.services.credit_notes.refund import credit_note_refund_settled
 from billing.services.payments.settings import (
     payment_method_adopt,
     payment_method_forget,
     payment_method_sync_from_customer,
 )
 from billing.stripe import client as gateway
-
-#: Which refund_status values a Stripe refund status may replace (never backwards).
-REFUND_FORWARD = {
-    "succeeded": {"", "pending", "failed"},
-    "failed": {"", "pending"},
-    "canceled": {"", "pending"},
-}
 
 
 def _tenant_of(customer_id: str | None, metadata: dict | None = None) -> Tenant | None:
@@ -69,12 +63,7 @@ def _on_payment_method_detached(payload: dict) -> None:
 
 
 def _refund_update(refund: dict) -> None:
-    status = refund.get("status")
-    allowed_from = REFUND_FORWARD.get(status)
-    if not allowed_from or not refund.get("id"):
-        return
-    new = CreditNote.RefundStatus.SUCCEEDED if status == "succeeded" else CreditNote.RefundStatus.FAILED
-    CreditNote.objects.filter(stripe_refund_id=refund["id"], refund_status__in=allowed_from).update(refund_status=new)
+    credit_note_refund_settled(stripe_refund_id=refund.get("id") or "", stripe_status=refund.get("status") or "")
 
 
 def _on_refund_updated(payload: dict) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ from billing.selectors.invoices import (
 )
 from billing.services.credits import credits_consume_locked
 from billing.services.discounts import discount_mark_applied
+from billing.services.numbering import sequence_next
 from billing.services.terms import one_off_charges_mark_invoiced
 from billing.services.transitions import (
     InvoiceNotDraft,
@@ -47,24 +48,8 @@ NUMBER_FORMAT = "INV-{year:04d}-{seq:06d}"
 
 
 def _next_number(year: int) -> str:
-    """Return the next invoice number of `year`, holding that year's sequence row until commit.
-
-    Gapless: the row is bumped inside the caller's transaction, so a rollback undoes the bump too,
-    and concurrent finalizes queue on the row lock and take consecutive numbers in commit order.
-    One round trip (`UPDATE … RETURNING`, which takes the row lock) once the year's row exists.
-    """
-    table = connection.ops.quote_name(InvoiceNumberSequence._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'UPDATE {table} SET "last_number" = "last_number" + 1 WHERE "year" = %s RETURNING "last_number"', [year]
-        )
-        row = cursor.fetchone()
-    if row is not None:
-        return NUMBER_FORMAT.format(year=year, seq=row[0])
-    seq, _ = InvoiceNumberSequence.objects.select_for_update().get_or_create(year=year)
-    seq.last_number += 1
-    seq.save(update_fields=["last_number"])
-    return NUMBER_FORMAT.format(year=year, seq=seq.last_number)
+    """Return the next invoice number of `year` (gapless: see `sequence_next`)."""
+    return NUMBER_FORMAT.format(year=year, seq=sequence_next(InvoiceNumberSequence, year))
 
 
 def _final_fields(*, invoice: Invoice, bill: PeriodBill | None, available: Decimal) -> dict:

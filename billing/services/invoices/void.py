@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import (
+    CreditNote,
     Invoice,
 )
 from billing.services.credits import credits_restore
@@ -16,8 +17,14 @@ from billing.services.transitions import (
     InvoiceNotOpen,
     invoice_transition,
 )
+from billing_project.errors import Conflict
 
 from .drafts import _label, _lock_draft
+
+
+class InvoiceHasCreditNotes(Conflict):
+    default_code = "invoice_has_credit_notes"
+    default_detail = "An invoice with credit notes cannot be voided."
 
 
 @transaction.atomic
@@ -31,6 +38,10 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
     if locked.status != Invoice.Status.OPEN:
         hint = " A draft is deleted, not voided." if locked.status == Invoice.Status.DRAFT else ""
         raise InvoiceNotOpen(f"Invoice {_label(locked)} is {locked.status}; only an open invoice can be voided.{hint}")
+    if CreditNote.objects.filter(invoice=locked).exists():
+        raise InvoiceHasCreditNotes(
+            f"Invoice {_label(locked)} has credit notes; credit the rest instead of voiding it."
+        )
     credits_restore(invoice=locked)
     one_off_charges_return(invoice=locked)
     if locked.discount_applied_id is not None:

@@ -1,4 +1,5 @@
-"""The periodic payments sweep (Celery beat): dunning retries, stalled attempts, lost first charges.
+"""The periodic payments sweep (Celery beat): dunning retries, stalled attempts, lost first charges,
+refunds recorded but never sent.
 
 Each item is claimed before it is acted on (a conditional UPDATE for retries, the attempt's own
 `processing` state and idempotency key for the rest), so two beat processes or a re-run act once.
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.utils import timezone
 
+from billing.services.credit_notes.refund import credit_note_refund, credit_note_refunds_stalled
 from billing.services.payments.collect import invoice_collect, payment_attempt_run
 from billing.services.payments.dunning import (
     invoices_never_charged,
@@ -23,15 +26,18 @@ logger = logging.getLogger(__name__)
 
 
 def payments_sweep(*, now=None) -> dict:
-    """Return how many retries started, stalled attempts resumed and first charges made up."""
+    """Return how many retries started, stalled attempts resumed, first charges made up, refunds sent."""
     now = now or timezone.now()
-    counts = {"retries": 0, "resumed": 0, "collected": 0, "errors": 0}
+    counts = {"retries": 0, "resumed": 0, "collected": 0, "refunds": 0, "errors": 0}
     for invoice_id in payment_retries_due(now=now):
         counts["retries"] += _safely(counts, _retry, invoice_id, now)
     for attempt_id in payment_attempts_stalled(now=now):
         counts["resumed"] += _safely(counts, lambda pk, _now: bool(payment_attempt_run(attempt_id=pk)), attempt_id, now)
     for invoice_id in invoices_never_charged(now=now):
         counts["collected"] += _safely(counts, lambda pk, _now: bool(invoice_collect(invoice_id=pk)), invoice_id, now)
+    after = settings.BILLING_PAYMENT_RESUME_AFTER_SECONDS
+    for note_id in credit_note_refunds_stalled(now=now, after_seconds=after):
+        counts["refunds"] += _safely(counts, lambda pk, _now: bool(credit_note_refund(credit_note_id=pk)), note_id, now)
     return counts
 
 

@@ -158,7 +158,7 @@ def test_a_worker_killed_after_stripe_answered_charges_once(
     invoice.refresh_from_db()
     assert invoice.status == "paid" and invoice.amount_paid == Decimal("49.00")
     assert PaymentAttempt.objects.get(invoice=invoice).status == "succeeded"
-    assert payments_sweep() == {"retries": 0, "resumed": 0, "collected": 0, "errors": 0}
+    assert payments_sweep() == {"retries": 0, "resumed": 0, "collected": 0, "refunds": 0, "errors": 0}
 
 
 def test_finalize_charges_automatically(
