@@ -10,13 +10,15 @@ Result: {metric: {filter index or None: quantity}} where None is the charge's ow
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
 from django.db import connection
 
 from billing.models import UsageEvent
 from billing.pricing import (
+    ChargeSpec,
     Level,
     Reading,
     filter_index,
@@ -115,25 +117,33 @@ def _latest(cur, tenant_id: str, charge: PricedCharge, start: datetime, end: dat
     return out
 
 
-def _readings(cur, tenant_id: str, charge: PricedCharge, start: datetime, end: datetime):
-    """Return (carry, readings): each resource's level at `start` and the readings in [start, end)."""
+def _readings(cur, tenant_id: str, charge: PricedCharge, start: datetime, end: datetime, column: str | None = None):
+    """Return (carry, readings): each resource's level at `start` and the readings in [start, end).
+
+    A reading's key is its filter index, or (filter index, `column`'s value) when `column` is given.
+    """
     keys = _keys(charge)
     dims, params = _dims_sql(keys)
+    extra = f", {column}" if column else ""
     table = UsageEvent._meta.db_table
+
+    def key(values):
+        return (_key_of(charge, keys, values[1:]), values[0]) if column else _key_of(charge, keys, values)
+
     cur.execute(
-        f"SELECT DISTINCT ON (resource_id) resource_id, quantity{dims} FROM {table} "
+        f"SELECT DISTINCT ON (resource_id) resource_id, quantity{extra}{dims} FROM {table} "
         f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" < %s '
         f'ORDER BY resource_id, "timestamp" DESC, id DESC',
         [*params, tenant_id, charge.metric, start],
     )
-    carry = {r: Level(q, _key_of(charge, keys, values)) for r, q, *values in cur.fetchall()}
+    carry = {r: Level(q, key(values)) for r, q, *values in cur.fetchall()}
     cur.execute(
-        f'SELECT "timestamp", quantity, resource_id{dims} FROM {table} '
+        f'SELECT "timestamp", quantity, resource_id{extra}{dims} FROM {table} '
         f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" >= %s AND "timestamp" < %s '
         f'ORDER BY "timestamp", id',
         [*params, tenant_id, charge.metric, start, end],
     )
-    readings = [Reading(at, q, r, _key_of(charge, keys, values)) for at, q, r, *values in cur.fetchall()]
+    readings = [Reading(at, q, r, key(values)) for at, q, r, *values in cur.fetchall()]
     return carry, readings
 
 
@@ -181,3 +191,200 @@ def charge_quantities(
             else:
                 result[charge.metric] = _plain_filtered(cur, tenant_id, charge, start, end)
     return result
+
+
+LEVEL_AGGREGATIONS = ("latest", "weighted_sum")
+
+
+def metric_charge(metric) -> PricedCharge:
+    """Return a metric as an unfiltered charge, to read its quantity with `charge_quantities`."""
+    return PricedCharge(
+        metric=metric.code,
+        metric_name=metric.code,
+        aggregation=metric.aggregation,
+        field=metric.field or "",
+        spec=ChargeSpec("per_unit", unit_price=Decimal(0)),
+    )
+
+
+def level_events(*, tenant_id: str, metric: str, start: datetime, end: datetime) -> int:
+    """Return the number of events of `metric` in [start, end)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT COUNT(*) FROM {UsageEvent._meta.db_table} "
+            f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" >= %s AND "timestamp" < %s',
+            [tenant_id, metric, start, end],
+        )
+        return int(cur.fetchone()[0])
+
+
+def _bucket_of(at: datetime, group_by: str) -> datetime:
+    hour = at.replace(minute=0, second=0, microsecond=0)
+    return hour.replace(hour=0) if group_by == "day" else hour
+
+
+def level_groups(
+    *, tenant_id: str, metric, start: datetime, end: datetime, group_by: str, divisor: Decimal
+) -> dict[object, tuple[Decimal, int]]:
+    """Return {group key: (quantity, events)} of a `latest`/`weighted_sum` metric over [start, end).
+
+    Groups are time buckets (`day`/`hour`, clipped to the range), resources or cost centers ('' for
+    none). A `weighted_sum` group's quantity is its part of the integral ÷ `divisor`, so the groups
+    add up to the whole; `latest` is each group's last reading. Groups with neither events nor
+    quantity are left out.
+    """
+    table = UsageEvent._meta.db_table
+    column = "cost_center" if group_by == "cost_center" else "resource_id"
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT DISTINCT ON (resource_id) resource_id, quantity, {column} FROM {table} "
+            f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" < %s '
+            f'ORDER BY resource_id, "timestamp" DESC, id DESC',
+            [tenant_id, metric.code, start],
+        )
+        carry = {r: Level(q, k) for r, q, k in cur.fetchall()}
+        cur.execute(
+            f'SELECT "timestamp", quantity, resource_id, {column} FROM {table} '
+            f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" >= %s AND "timestamp" < %s '
+            f'ORDER BY "timestamp", id',
+            [tenant_id, metric.code, start, end],
+        )
+        readings = [Reading(at, q, r, k) for at, q, r, k in cur.fetchall()]
+    timed = group_by in ("day", "hour")
+    events: dict[object, int] = {}
+    last: dict[object, Decimal] = {}
+    for r in readings:
+        key = _bucket_of(r.at, group_by) if timed else r.key if group_by == "cost_center" else r.resource_id
+        events[key] = events.get(key, 0) + 1
+        last[key] = r.quantity
+    if metric.aggregation == "latest":
+        return {key: (last[key], n) for key, n in events.items()}
+    integrals: dict[object, Decimal] = {}
+    if timed:
+        step = timedelta(days=1) if group_by == "day" else timedelta(hours=1)
+        bucket, level = _bucket_of(start, group_by), carry
+        while bucket < end:
+            lo, hi = max(bucket, start), min(bucket + step, end)
+            inside = [r for r in readings if lo <= r.at < hi]
+            part = level_integrals(start=lo, end=hi, carry=level, readings=inside)
+            integrals[bucket] = sum(part.values(), Decimal(0))
+            level, bucket = levels_after(level, inside), bucket + step
+    else:
+        for (resource, key), value in level_integrals(start=start, end=end, carry=carry, readings=readings).items():
+            group = key if group_by == "cost_center" else resource
+            integrals[group] = integrals.get(group, Decimal(0)) + value
+    keys = set(events) | {k for k, v in integrals.items() if v}
+    return {k: (weighted_quantity(integrals.get(k, Decimal(0)), divisor), events.get(k, 0)) for k in keys}
+
+
+def line_quantities_by(
+    *,
+    tenant_id: str,
+    start: datetime,
+    end: datetime,
+    charge: PricedCharge,
+    key: int | None,
+    period_s: Decimal,
+    dimension: str,
+) -> dict[str, Decimal]:
+    """Return {resource id or cost-center code ('' for none): quantity} of one line of a charge read here.
+
+    The line is the charge's own part (`key` None) or one filter's. `weighted_sum` splits the
+    integral by the resource (or the cost center of the reading) that held each piece of level;
+    `latest` gives it all to the last event's key; other aggregations group the events (a distinct
+    count by each key's events, as the plain lines do).
+    """
+    table = UsageEvent._meta.db_table
+    keys = _keys(charge)
+    dims, params = _dims_sql(keys)
+    out: dict[str, Decimal] = {}
+    if end <= start:
+        return out
+    with connection.cursor() as cur:
+        if charge.aggregation == "weighted_sum":
+            carry, readings = _readings(cur, tenant_id, charge, start, end, column=dimension)
+            integrals = level_integrals(start=start, end=end, carry=carry, readings=readings)
+            for (resource, slot), value in integrals.items():
+                fk, group = cast(tuple[int | None, str], slot)
+                if fk == key:
+                    part = resource if dimension == "resource_id" else group
+                    out[part] = out.get(part, Decimal(0)) + value / period_s
+            return out
+        if charge.aggregation == "latest":
+            cur.execute(
+                f"SELECT {dimension}, quantity{dims} FROM {table} WHERE tenant_id = %s AND metric_id = %s "
+                f'AND "timestamp" >= %s AND "timestamp" < %s ORDER BY "timestamp" DESC, id DESC',
+                [*params, tenant_id, charge.metric, start, end],
+            )
+            for group, quantity, *values in cur:
+                if _key_of(charge, keys, values) == key:
+                    return {group: quantity}
+            return out
+        cur.execute(
+            f"SELECT {dimension}, SUM(quantity), MAX(quantity), COUNT(*){dims} FROM {table} "
+            f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" >= %s AND "timestamp" < %s '
+            f"GROUP BY {', '.join(['1', *(str(i + 5) for i in range(len(keys)))])}",
+            [*params, tenant_id, charge.metric, start, end],
+        )
+        for group, total, top, n, *values in cur.fetchall():
+            if _key_of(charge, keys, values) != key:
+                continue
+            value = total if charge.aggregation == "sum" else top if charge.aggregation == "max" else Decimal(n)
+            out[group] = max(out.get(group, value), value) if charge.aggregation == "max" else out.get(group, 0) + value
+    return out
+
+
+def line_series(
+    *,
+    tenant_id: str,
+    start: datetime,
+    end: datetime,
+    charge: PricedCharge,
+    key: int | None,
+    period_s: Decimal,
+    edges: Sequence[datetime],
+) -> list[Decimal]:
+    """Return the line's quantity over [start, min(edge, end)) for each of the ascending `edges`."""
+    table = UsageEvent._meta.db_table
+    keys = _keys(charge)
+    dims, params = _dims_sql(keys)
+    cuts = [min(max(edge, start), end) for edge in edges]
+    with connection.cursor() as cur:
+        if charge.aggregation == "weighted_sum":
+            carry, readings = _readings(cur, tenant_id, charge, start, end)
+            out, total, lo, level, i = [], Decimal(0), start, carry, 0
+            for cut in cuts:
+                inside = []
+                while i < len(readings) and readings[i].at < cut:
+                    inside.append(readings[i])
+                    i += 1
+                if cut > lo:
+                    part = level_integrals(start=lo, end=cut, carry=level, readings=inside)
+                    total += sum((v for (_, k), v in part.items() if k == key), Decimal(0))
+                    level, lo = levels_after(level, inside), cut
+                out.append(weighted_quantity(total, period_s))
+            return out
+        cur.execute(
+            f'SELECT "timestamp", quantity, unique_key{dims} FROM {table} WHERE tenant_id = %s AND metric_id = %s '
+            f'AND "timestamp" >= %s AND "timestamp" < %s ORDER BY "timestamp", id',
+            [*params, tenant_id, charge.metric, start, end],
+        )
+        rows = [(at, q, u) for at, q, u, *values in cur.fetchall() if _key_of(charge, keys, values) == key]
+    out, running, seen, i = [], Decimal(0), set(), 0
+    for cut in cuts:
+        while i < len(rows) and rows[i][0] < cut:
+            at, q, u = rows[i]
+            i += 1
+            if charge.aggregation == "sum":
+                running += q
+            elif charge.aggregation == "count":
+                running += 1
+            elif charge.aggregation in ("max",):
+                running = max(running, q)
+            elif charge.aggregation == "latest":
+                running = q
+            elif u is not None and u not in seen:
+                seen.add(u)
+                running += 1
+        out.append(running)
+    return out

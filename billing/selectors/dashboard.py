@@ -23,8 +23,10 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncMonth
 
 from billing.models import Invoice, Plan, Subscription, UsageEvent, UsageHourly
-from billing.pricing import add_months, period_index, period_start_n, price_charge
+from billing.pricing import add_months, period_index, period_seconds, period_start_n, price_charge
 from billing.selectors.calculation import charge_spec, preview_bill, subscription_segments
+from billing.selectors.charge_usage import line_series, needs_own_read
+from billing.selectors.terms import plan_terms
 
 UTC = UTC
 HOUR = timedelta(hours=1)
@@ -330,6 +332,11 @@ def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: dat
             charges = list(plans[seg.plan_id].charges.all())
             if not charges:
                 continue
+            priced = plan_terms(plans[seg.plan_id], charges).charges
+            special = [p for p in priced if needs_own_read(p)]
+            charges = [c for c, p in zip(charges, priced, strict=True) if not needs_own_read(p)]
+            for k, amount in enumerate(_special_amounts(sub, seg, special, points, ps, pe)):
+                cumulative[k] += amount
             metrics = {c.metric_id: c.metric.aggregation for c in charges}
             acc = _segment_usage(sub.tenant_id, seg, metrics, hourly)
             for c in charges:
@@ -352,6 +359,28 @@ def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: dat
         if ps == sub.current_period_start:
             current = cumulative[-1]
     return days, current
+
+
+def _special_amounts(sub, seg, charges, points: list[datetime], ps: datetime, pe: datetime) -> list[Decimal]:
+    """Return the priced usage of filtered or level charges up to each point (one part per filter)."""
+    totals = [Decimal(0)] * len(points)
+    if seg.usage_end <= seg.usage_start:
+        return totals
+    for charge in charges:
+        for key in (None, *range(len(charge.filters))):
+            spec = charge.spec if key is None else charge.filters[key].spec
+            series = line_series(
+                tenant_id=sub.tenant_id,
+                start=seg.usage_start,
+                end=seg.usage_end,
+                charge=charge,
+                key=key,
+                period_s=period_seconds(ps, pe),
+                edges=points,
+            )
+            for k, quantity in enumerate(series):
+                totals[k] += price_charge(spec, quantity, sub.currency).amount
+    return totals
 
 
 def usage_this_month(*, now: datetime, limit: int = MAX_USAGE_SUBSCRIPTIONS) -> UsageThisMonth:

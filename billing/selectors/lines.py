@@ -49,6 +49,11 @@ class BillLine:
     period_end: datetime
     tiers: tuple[TierLine, ...] | None
     filter: str | None = None
+    # What priced a usage line (not shown): the charge, the filter's index, and the usage window.
+    charge: PricedCharge | None = None
+    filter_key: int | None = None
+    usage_start: datetime | None = None
+    usage_end: datetime | None = None
 
 
 def segment_usage(*, tenant_id: str, start: datetime, end: datetime, metrics: list) -> dict[str, MetricUsage]:
@@ -145,6 +150,10 @@ def _usage_line(
         period_end=segment.end,
         tiers=result.tiers if spec.model in ("graduated", "volume") else None,
         filter=None if flt is None else flt.name,
+        charge=charge,
+        filter_key=key,
+        usage_start=segment.usage_start,
+        usage_end=segment.usage_end,
     )
 
 

@@ -19,8 +19,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
+from django.utils import timezone
 
 from billing.models import Metric, UsageEvent, UsageHourly, UsageRollup
+from billing.pricing import seconds_between
+from billing.selectors.charge_usage import (
+    LEVEL_AGGREGATIONS,
+    charge_quantities,
+    level_events,
+    level_groups,
+    metric_charge,
+)
 
 HOUR = timedelta(hours=1)
 
@@ -58,11 +67,18 @@ def _edges(start: datetime, end: datetime) -> tuple[datetime, datetime, list[tup
 
 
 def usage_by_metric(
-    *, tenant_id: str, start: datetime, end: datetime, metrics: list[Metric] | None = None
+    *,
+    tenant_id: str,
+    start: datetime,
+    end: datetime,
+    metrics: list[Metric] | None = None,
+    divisor_seconds: Decimal | None = None,
 ) -> dict[str, MetricUsage]:
     """Return {metric code: MetricUsage} of `tenant_id` over [start, end) for `metrics` (default: all).
 
-    Metrics with no events in the range are present with quantity 0 and events 0.
+    Metrics with no events in the range are present with quantity 0 and events 0. A `weighted_sum`
+    metric's integral is divided by `divisor_seconds` (the billing period's length; default the
+    range's own length), a `latest` metric is its last reading (`billing.selectors.charge_usage`).
     """
     if metrics is None:
         metrics = list(Metric.objects.all())
@@ -71,6 +87,12 @@ def usage_by_metric(
     }
     if end <= start or not metrics:
         return result
+    levels = [m for m in metrics if m.aggregation in LEVEL_AGGREGATIONS]
+    if levels:
+        result.update(_level_usage(tenant_id, start, end, levels, divisor_seconds))
+        metrics = [m for m in metrics if m.aggregation not in LEVEL_AGGREGATIONS]
+        if not metrics:
+            return result
     codes = [m.code for m in metrics]
     whole_start, whole_end, raw_ranges = _edges(start, end)
     sums: dict[str, Decimal] = {c: Decimal(0) for c in codes}
@@ -114,6 +136,26 @@ def usage_by_metric(
         }[m.aggregation]
         result[m.code] = MetricUsage(metric=m.code, aggregation=m.aggregation, quantity=quantity, events=counts[m.code])
     return result
+
+
+def _level_usage(tenant_id: str, start: datetime, end: datetime, metrics: list, divisor) -> dict[str, MetricUsage]:
+    """Return the MetricUsage of `latest` / `weighted_sum` metrics over [start, end)."""
+    divisor = divisor if divisor is not None else seconds_between(start, end)
+    # NOTE: a level is known only up to now; integrating past it would be a projection (the
+    # estimate's business), so a range reaching into the future integrates up to now.
+    until = max(start, min(end, timezone.now()))
+    quantities = charge_quantities(
+        tenant_id=tenant_id, start=start, end=until, charges=[metric_charge(m) for m in metrics], period_s=divisor
+    )
+    return {
+        m.code: MetricUsage(
+            metric=m.code,
+            aggregation=m.aggregation,
+            quantity=quantities[m.code][None],
+            events=level_events(tenant_id=tenant_id, metric=m.code, start=start, end=end),
+        )
+        for m in metrics
+    }
 
 
 def _distinct_count(cur, tenant_id: str, code: str, start: datetime, end: datetime) -> int:
@@ -172,6 +214,8 @@ def usage_grouped(
     key_rollup, key_raw, table, _ = _GROUPINGS[group_by]
     if end <= start or not metrics:
         return []
+    if any(m.aggregation in LEVEL_AGGREGATIONS for m in metrics):
+        return _with_levels_grouped(tenant_id=tenant_id, start=start, end=end, group_by=group_by, metrics=metrics)
     codes = [m.code for m in metrics]
     whole_start, whole_end, raw_ranges = _edges(start, end)
     acc: dict[tuple[str, object], list] = {}
@@ -227,6 +271,24 @@ def usage_grouped(
         if group_by in ("resource", "cost_center") and key == "":
             key = None
         out.append(GroupUsage(metric=code, aggregation=agg, key=key, quantity=quantity, events=n))
+    out.sort(key=lambda g: (g.metric, g.key is not None, g.key if g.key is not None else ""))
+    return out
+
+
+def _with_levels_grouped(
+    *, tenant_id: str, start: datetime, end: datetime, group_by: str, metrics: list[Metric]
+) -> list[GroupUsage]:
+    """Return `usage_grouped` of the other metrics plus the `latest`/`weighted_sum` ones' groups."""
+    levels = [m for m in metrics if m.aggregation in LEVEL_AGGREGATIONS]
+    others = [m for m in metrics if m.aggregation not in LEVEL_AGGREGATIONS]
+    out = usage_grouped(tenant_id=tenant_id, start=start, end=end, group_by=group_by, metrics=others)
+    divisor = seconds_between(start, end)
+    until = max(start, min(end, timezone.now()))  # levels are known up to now (see _level_usage)
+    for m in levels:
+        groups = level_groups(tenant_id=tenant_id, metric=m, start=start, end=until, group_by=group_by, divisor=divisor)
+        for key, (quantity, n) in groups.items():
+            key = None if group_by in ("resource", "cost_center") and key == "" else key
+            out.append(GroupUsage(metric=m.code, aggregation=m.aggregation, key=key, quantity=quantity, events=n))
     out.sort(key=lambda g: (g.metric, g.key is not None, g.key if g.key is not None else ""))
     return out
 

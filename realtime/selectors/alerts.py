@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import QuerySet
 
 from billing.models import Subscription
+from billing.pricing import period_seconds
 from billing.selectors.usage import usage_by_metric
 from realtime.models import Alert
 from realtime.selectors.cost import realtime_by_dimension, realtime_current
@@ -43,6 +44,9 @@ class AlertMeasures:
                     tenant_id=self.subscription.tenant_id,
                     start=self.subscription.current_period_start,
                     end=min(self.now, self.subscription.current_period_end),
+                    divisor_seconds=period_seconds(
+                        self.subscription.current_period_start, self.subscription.current_period_end
+                    ),
                 )
             usage = self._usage.get(alert.metric_id)
             return usage.quantity if usage is not None else None

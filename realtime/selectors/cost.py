@@ -24,11 +24,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.core.cache import cache
 from django.db import connection, transaction
 
-from billing.models import Charge, Metric, Subscription, UsageEvent, UsageHourly, UsageRollup
-from billing.pricing import CHARGE_MODELS, price_charge, validate_charge
-from billing.selectors.calculation import PeriodBill, charge_spec, preview_bill, subscription_segments
+from billing.models import Metric, Subscription, UsageEvent, UsageHourly, UsageRollup
+from billing.pricing import CHARGE_MODELS, period_seconds, validate_charge
+from billing.selectors.calculation import PeriodBill, preview_bill
+from billing.selectors.charge_usage import line_quantities_by, line_series, needs_own_read
 from billing.selectors.subscriptions import subscription_live_for_tenant
-from billing.selectors.usage import usage_by_metric
 from billing_project.errors import NotFound, invalid
 from billing_project.money import EXACT_CONTEXT, allocate, minor_unit, zero
 
@@ -118,7 +118,11 @@ def _combine(aggregation: str, a: Decimal, b: Decimal) -> Decimal:
 
 @_without_jit
 def realtime_current(*, subscription: Subscription, now: datetime) -> CurrentCost:
-    """Return the current period's cost up to `now`: base, usage, discount and total as the preview."""
+    """Return the current period's cost up to `now`: base, usage, discount and total as the preview.
+
+    `base` sums the base lines and `usage` the usage lines; a minimum-commitment or one-off line
+    counts in `total` only.
+    """
     bill = preview_bill(subscription=subscription, now=now)
     currency = bill.currency
     base, usage = zero(currency), zero(currency)
@@ -126,17 +130,15 @@ def realtime_current(*, subscription: Subscription, now: datetime) -> CurrentCos
     for line in bill.lines:
         if line.type == "base":
             base += line.amount
-            continue
-        usage += line.amount
-        per_metric.setdefault(line.metric, []).append(line)
-    aggregations = {}
-    if any(len(lines) > 1 for lines in per_metric.values()):  # a plan change split the period
-        aggregations = dict(Metric.objects.values_list("code", "aggregation"))
+        elif line.type == "usage":
+            usage += line.amount
+            per_metric.setdefault(line.metric, []).append(line)
     by_metric = []
     for code, lines in sorted(per_metric.items()):
         quantity = lines[0].quantity
         for line in lines[1:]:
-            quantity = _combine(aggregations.get(code, "sum"), quantity, line.quantity)
+            aggregation = line.charge.aggregation if line.charge is not None else "sum"
+            quantity = line.quantity if aggregation == "latest" else _combine(aggregation, quantity, line.quantity)
         by_metric.append(MetricCost(code, quantity, sum((line.amount for line in lines), zero(currency))))
     return CurrentCost(
         tenant_id=subscription.tenant_id,
@@ -290,69 +292,66 @@ def dimension_quantities(
     return result
 
 
-def _charges(plan_ids) -> dict[str, list[Charge]]:
-    """Return {plan id: its charges with their metrics} in one query."""
-    charges: dict[str, list[Charge]] = defaultdict(list)
-    for charge in Charge.objects.filter(plan_id__in=set(plan_ids)).select_related("metric"):
-        charges[charge.plan_id].append(charge)
-    return charges
+def _usage_lines(bill: PeriodBill, metric: str | None = None) -> dict[tuple, list]:
+    """Return the bill's usage lines (of `metric`, if given) grouped by their usage window."""
+    windows: dict[tuple, list] = {}
+    for line in bill.lines:
+        if line.type == "usage" and line.charge is not None and (metric is None or line.metric == metric):
+            windows.setdefault((line.usage_start, line.usage_end), []).append(line)
+    return windows
+
+
+def _is_plain(line) -> bool:
+    return line.filter_key is None and not needs_own_read(line.charge)
 
 
 @_without_jit
 def realtime_by_dimension(*, subscription: Subscription, now: datetime, dimension: str) -> list[DimensionCost]:
     """Return each usage line's amount split across resources (or cost centers) by their quantity.
 
-    The lines are the preview's: the same plan segments, each charge priced with `price_charge` on
-    the same aggregated quantity (the per-key rows add up to it; `unique_count` reads its distinct
-    count), so the parts add up to the usage total of `realtime_current` exactly. A line with no
-    usage at all has nothing to split. Sorted by key (None, i.e. no resource, first), then metric.
+    The lines are the preview's (the same segments, overrides and filters); each line's amount is
+    shared out with `money.allocate` in proportion to the per-key quantities of that line, so the
+    parts add up to the usage total of `realtime_current` exactly. Plain lines read the per-key
+    rollups (`unique_count` by each key's events); lines of filtered or level charges read
+    `billing.selectors.charge_usage.line_quantities_by`. A line with no usage has nothing to split.
+    Sorted by key (None, i.e. no resource, first), then metric.
     """
+    bill = preview_bill(subscription=subscription, now=now)
     currency = subscription.currency
-    segments = subscription_segments(
-        subscription=subscription,
-        period_start=subscription.current_period_start,
-        period_end=subscription.current_period_end,
-        cutoff=now,
-    )
-    charges_of = _charges(s.plan_id for s in segments)
+    period_s = period_seconds(bill.period_start, bill.period_end)
     totals: dict[tuple[str, str], list] = {}
-    for segment in segments:
-        charges = charges_of[segment.plan_id]
-        metrics = [c.metric for c in charges]
+    for (start, end), lines in _usage_lines(bill).items():
+        plain = [line for line in lines if _is_plain(line)]
         by_metric = dimension_quantities(
             tenant_id=subscription.tenant_id,
-            metrics=metrics,
-            start=segment.usage_start,
-            end=segment.usage_end,
+            metrics=[Metric(code=line.metric, aggregation=line.charge.aggregation) for line in plain],
+            start=start,
+            end=end,
             dimension=dimension,
         )
-        distinct = [m for m in metrics if m.aggregation == "unique_count"]
-        distinct_totals = (
-            usage_by_metric(
-                tenant_id=subscription.tenant_id, start=segment.usage_start, end=segment.usage_end, metrics=distinct
-            )
-            if distinct
-            else {}
-        )
-        for charge in charges:
-            metric = charge.metric
-            quantities = by_metric[metric.code]
-            if metric.aggregation == "unique_count":
-                total = distinct_totals[metric.code].quantity
-            elif metric.aggregation == "max":
-                total = max(quantities.values(), default=Decimal(0))
+        for line in lines:
+            aggregation = line.charge.aggregation
+            if _is_plain(line):
+                quantities = by_metric[line.metric]
             else:
-                total = sum(quantities.values(), Decimal(0))
-            amount = price_charge(charge_spec(charge), total, currency).amount
-            if not quantities:
-                if not amount:
+                quantities = line_quantities_by(
+                    tenant_id=subscription.tenant_id,
+                    start=start,
+                    end=end,
+                    charge=line.charge,
+                    key=line.filter_key,
+                    period_s=period_s,
+                    dimension=dimension,
+                )
+            if not quantities or not any(quantities.values()):
+                if not line.amount:
                     continue
-                quantities = {"": Decimal(0)}
+                quantities = {"": Decimal(1)}
             keys = sorted(quantities)
-            parts = allocate(amount, [quantities[k] for k in keys], currency)
-            for key, part in zip(keys, parts, strict=False):
-                entry = totals.setdefault((key, metric.code), [Decimal(0), zero(currency)])
-                entry[0] = _combine(metric.aggregation, entry[0], quantities[key])
+            parts = allocate(line.amount, [quantities[k] for k in keys], currency)
+            for key, part in zip(keys, parts, strict=True):
+                entry = totals.setdefault((key, line.metric), [Decimal(0), zero(currency)])
+                entry[0] = _combine(aggregation, entry[0], quantities[key])
                 entry[1] += part
     return [
         DimensionCost(key or None, metric, quantity, amount)
@@ -467,6 +466,21 @@ def _amount_pricer(spec, currency: str):
     return lambda quantity: model(spec, quantity).amount.quantize(exponent, ROUND_HALF_UP, EXACT_CONTEXT)
 
 
+def _running(series: dict[int, Decimal], aggregation: str, edge_seconds: list[int]) -> list[Decimal]:
+    """Return the quantity accumulated from the hourly `series` before each edge (max for `max`)."""
+    hours = sorted(series.items())
+    out, running, i = [], Decimal(0), 0
+    for edge in edge_seconds:
+        # NOTE: usage at or after `edge` is not yet "up to the bucket's end"; hours are hour-aligned
+        # and so are edges, so an hour counts once it starts before the edge.
+        while i < len(hours) and hours[i][0] < edge:
+            value = hours[i][1]
+            running = max(running, value) if aggregation == "max" else running + value
+            i += 1
+        out.append(running)
+    return out
+
+
 def _bucket_floor(at: datetime, granularity: str) -> datetime:
     floor = _floor_hour(at)
     return floor.replace(hour=0) if granularity == "day" else floor
@@ -502,37 +516,40 @@ def realtime_timeline(
     edge_seconds = [int(edge.timestamp()) for edge in edges]
 
     currency = subscription.currency
-    segments = subscription_segments(
-        subscription=subscription, period_start=period_start, period_end=period_end, cutoff=now
-    )
-    charges_of = _charges(s.plan_id for s in segments)
+    bill = preview_bill(subscription=subscription, now=now)
+    period_s = period_seconds(bill.period_start, bill.period_end)
     cumulative = [zero(currency) for _ in edges]
-    for segment in segments:
-        charges = [c for c in charges_of[segment.plan_id] if metric is None or c.metric_id == metric]
-        if not charges or segment.usage_end <= segment.usage_start:
+    for (start, end), lines in _usage_lines(bill, metric).items():
+        if end <= start:
             continue
+        plain = [line for line in lines if _is_plain(line)]
         series = _hourly_quantities(
             tenant_id=subscription.tenant_id,
-            metrics=[c.metric for c in charges],
-            start=segment.usage_start,
-            end=segment.usage_end,
+            metrics=[Metric(code=line.metric, aggregation=line.charge.aggregation) for line in plain],
+            start=start,
+            end=end,
         )
-        for charge in charges:
-            spec = charge_spec(charge)
+        for line in lines:
+            charge = line.charge
+            spec = charge.spec if line.filter_key is None else charge.filters[line.filter_key].spec
             price = _amount_pricer(spec, currency)
-            aggregation = charge.metric.aggregation
-            hours = sorted(series[charge.metric_id].items())
-            running, i, priced = Decimal(0), 0, {}
-            for k, edge in enumerate(edge_seconds):
-                # NOTE: usage at or after `edge` is not yet "up to the bucket's end"; hours are
-                # hour-aligned and so are edges, so an hour counts once it starts before the edge.
-                while i < len(hours) and hours[i][0] < edge:
-                    value = hours[i][1]
-                    running = max(running, value) if aggregation == "max" else running + value
-                    i += 1
-                if running not in priced:
-                    priced[running] = price(running)
-                cumulative[k] += priced[running]
+            if _is_plain(line):
+                quantities = _running(series[line.metric], charge.aggregation, edge_seconds)
+            else:
+                quantities = line_series(
+                    tenant_id=subscription.tenant_id,
+                    start=start,
+                    end=end,
+                    charge=charge,
+                    key=line.filter_key,
+                    period_s=period_s,
+                    edges=edges,
+                )
+            priced: dict[Decimal, Decimal] = {}
+            for k, quantity in enumerate(quantities):
+                if quantity not in priced:
+                    priced[quantity] = price(quantity)
+                cumulative[k] += priced[quantity]
     return [
         TimelineBucket(bucket=edges[k], amount=cumulative[k + 1] - cumulative[k], cumulative_amount=cumulative[k + 1])
         for k in range(count)
