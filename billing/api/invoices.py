@@ -7,7 +7,6 @@ deleting are finance only. Another tenant's invoice reached by id is 404.
 from __future__ import annotations
 
 from django import forms
-from django.http import HttpResponse
 from django.urls import path
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -29,6 +28,7 @@ from billing.services.invoices import (
 from billing_project.errors import NotFound
 from billing_project.fields import InstantField, MoneyField, parse_instant
 from billing_project.permissions import scope_to_caller
+from billing_project.renderers import PdfDownloadView
 
 READ_ROLES = {"finance", "tenant"}
 FINANCE = {"finance"}
@@ -240,7 +240,7 @@ class InvoiceVoidView(APIView):
         return Response(_fresh(invoice))
 
 
-class InvoicePdfView(APIView):
+class InvoicePdfView(PdfDownloadView):
     """Download the invoice PDF (stored at finalize; rendered now if missing; drafts always fresh)."""
 
     allowed_roles = READ_ROLES
@@ -251,11 +251,7 @@ class InvoicePdfView(APIView):
     )
     def get(self, request, invoice_id):
         invoice = _invoice_for_caller(request, invoice_id)
-        pdf = invoice_pdf_bytes(invoice=invoice)
-        response = HttpResponse(pdf, content_type="application/pdf")
-        response["Content-Disposition"] = f'attachment; filename="{invoice.number or invoice.id}.pdf"'
-        response["Content-Length"] = str(len(pdf))
-        return response
+        return self.pdf_response(invoice_pdf_bytes(invoice=invoice), f"{invoice.number or invoice.id}.pdf")
 
 
 urlpatterns = [

@@ -156,3 +156,23 @@ def test_pdf_is_rendered_again_once_the_invoice_is_paid(sub_factory, clock):
     invoice_transition(invoice=invoice, to="paid", amount_paid=invoice.amount_due, paid_at=utc(2026, 2, 5))
     paid_text = text(invoice_pdf_bytes(invoice=Invoice.objects.get(pk=invoice.pk)))
     assert "BALANCE DUE" in paid_text and "Balance due (USD)" in paid_text and "0.00" in paid_text
+
+
+@pytest.mark.parametrize("accept", ["application/pdf", "*/*", None, "application/pdf, application/json;q=0.5"])
+def test_pdf_is_served_whatever_a_pdf_reader_accepts(as_, acme, accept):
+    """Issue 12, defect 8: `Accept: application/pdf` (what the endpoint serves) was answered 406."""
+    draft = as_("finance").post(f"{BASE}/tenants/acme/invoices", {}, format="json").json()
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    r = as_("tenant", "acme").get(f"{BASE}/invoices/{draft['id']}/pdf", **headers)
+    assert r.status_code == 200, r.content[:200]
+    assert r["Content-Type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF")
+    assert "DRAFT" in pdf_text(r.content)
+
+
+def test_pdf_errors_are_json_in_the_error_shape_even_when_a_pdf_was_asked(as_, acme):
+    draft = as_("finance").post(f"{BASE}/tenants/acme/invoices", {}, format="json").json()
+    r = as_("tenant", "globex").get(f"{BASE}/invoices/{draft['id']}/pdf", HTTP_ACCEPT="application/pdf")
+    assert r.status_code == 404
+    assert r["Content-Type"] == "application/json"
+    assert r.json()["errors"][0]["code"] == "not_found"
