@@ -7,7 +7,7 @@ The `job_register` functions at the bottom are how the alert services queue thes
 from celery import shared_task
 from django.utils import timezone
 
-from billing_project.dispatch import job_register
+from billing_project.dispatch import enqueue, job_register
 from realtime.services import alerts as services
 
 DELIVERY_MAX_RETRIES = 6
@@ -54,10 +54,10 @@ def alert_delivery_send(self, delivery_id: int) -> None:
 
 
 @job_register(services.EVALUATE_JOB)
-def _queue_evaluation(*, tenant_id: str, countdown: float) -> None:
-    alerts_evaluate.apply_async(kwargs={"tenant_id": tenant_id}, countdown=countdown)
+def _queue_evaluation(*, tenant_id: str, countdown: float) -> bool:
+    return enqueue(alerts_evaluate, countdown=countdown, tenant_id=tenant_id)
 
 
 @job_register(services.DELIVERY_JOB)
-def _queue_delivery(*, delivery_id: int) -> None:
-    alert_delivery_send.delay(delivery_id)
+def _queue_delivery(*, delivery_id: int) -> bool:
+    return enqueue(alert_delivery_send, delivery_id)

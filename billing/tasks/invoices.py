@@ -14,7 +14,7 @@ from django.dispatch import receiver
 
 from billing.services.invoices import RUN_BATCH_JOB
 from billing.signals import invoice_finalized, subscription_ended_now
-from billing_project.dispatch import job_register
+from billing_project.dispatch import enqueue, job_register
 from billing_project.fields import parse_instant
 
 
@@ -35,9 +35,9 @@ def invoices_run_batch(subscription_ids: list[str], draft_ids: list[str], at: st
 
 
 @job_register(RUN_BATCH_JOB)
-def _queue_run_batch(*, subscription_ids: list[str], draft_ids: list[str], at: str) -> None:
-    """Queue one batch of the invoice run on the worker."""
-    invoices_run_batch.delay(subscription_ids, draft_ids, at)
+def _queue_run_batch(*, subscription_ids: list[str], draft_ids: list[str], at: str) -> bool:
+    """Return whether one batch of the invoice run was queued on the worker (the next run retries it)."""
+    return enqueue(invoices_run_batch, subscription_ids, draft_ids, at)
 
 
 @shared_task(name="billing.tasks.invoice_generate_final", acks_late=True)
@@ -58,12 +58,16 @@ def invoice_render_pdf(invoice_id: str) -> int:
 
 @receiver(invoice_finalized, dispatch_uid="billing.invoices.render_pdf_on_finalize")
 def _render_pdf_on_finalize(sender, invoice_id, **kwargs) -> None:
-    """Queue the PDF of a freshly finalized invoice (the signal is sent after commit)."""
+    """Queue the PDF of a freshly finalized invoice (the signal is sent after commit).
+
+    If it cannot be queued, the PDF endpoint renders and stores it on first download."""
     if getattr(settings, "BILLING_PDF_ON_FINALIZE", True):
-        invoice_render_pdf.delay(str(invoice_id))
+        enqueue(invoice_render_pdf, str(invoice_id))
 
 
 @receiver(subscription_ended_now, dispatch_uid="billing.invoices.final_invoice_on_cancel")
 def _final_invoice_on_cancel(sender, subscription_id, ended_at, **kwargs) -> None:
-    """Queue the final invoice of an immediate cancel (the signal is sent after commit)."""
-    invoice_generate_final.delay(str(subscription_id), ended_at.isoformat())
+    """Queue the final invoice of an immediate cancel (the signal is sent after commit).
+
+    If it cannot be queued, the next invoice run invoices the cut period like any ended one."""
+    enqueue(invoice_generate_final, str(subscription_id), ended_at.isoformat())

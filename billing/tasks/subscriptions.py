@@ -3,19 +3,20 @@
 from celery import shared_task
 from django.utils import timezone
 
+from billing_project.dispatch import enqueue
 from billing_project.fields import parse_instant
 
 
 @shared_task(name="billing.tasks.subscriptions_resume_due")
 def subscriptions_resume_due() -> int:
-    """Queue a roll-over for every paused subscription due to resume; return how many."""
+    """Queue a roll-over for every paused subscription due to resume; return how many were queued.
+
+    One that cannot be queued is still due, so the next run (every minute) queues it again."""
     from billing.selectors.subscriptions import subscriptions_resume_due_ids
 
     now = timezone.now()
     ids = subscriptions_resume_due_ids(at=now)
-    for subscription_id in ids:
-        subscription_roll_period.delay(str(subscription_id), now.isoformat())
-    return len(ids)
+    return sum(enqueue(subscription_roll_period, str(subscription_id), now.isoformat()) for subscription_id in ids)
 
 
 @shared_task(name="billing.tasks.subscription_roll_period")

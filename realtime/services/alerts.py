@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -38,8 +37,6 @@ from realtime.models import Alert, AlertDelivery
 
 if TYPE_CHECKING:  # a type only: realtime does not import another app's models at run time
     from costcenters.models import CostCenter
-
-logger = logging.getLogger(__name__)
 
 PENDING_TTL_SECONDS = 30
 EVALUATION_DELAY_SECONDS = 2
@@ -135,11 +132,10 @@ def alerts_schedule_evaluation(*, tenant_id: str) -> None:
     key = _pending_key(tenant_id)
     if not cache.add(key, 1, timeout=PENDING_TTL_SECONDS):
         return  # an evaluation is already queued and has not started reading yet
-    try:
-        job_queue(EVALUATE_JOB, tenant_id=tenant_id, countdown=EVALUATION_DELAY_SECONDS)
-    except Exception:  # a broker outage must not fail the ingest that already committed
+    if not job_queue(EVALUATE_JOB, tenant_id=tenant_id, countdown=EVALUATION_DELAY_SECONDS):
+        # The broker is down (logged by enqueue); the committed ingest stands, and the next ingest or the
+        # periodic evaluation of every tenant queues it again.
         cache.delete(key)
-        logger.exception("could not queue the alert evaluation of tenant %s", tenant_id)
 
 
 def alerts_evaluation_started(*, tenant_id: str) -> None:
@@ -204,11 +200,9 @@ def _alert_trigger(*, alert: Alert, period_start: datetime, value: Decimal, now:
 
 
 def _queue_delivery(delivery_id: int) -> None:
-    """Queue the webhook POST of one delivery; never fails the evaluation that triggered it."""
-    try:
-        job_queue(DELIVERY_JOB, delivery_id=delivery_id)
-    except Exception:
-        logger.exception("could not queue alert delivery %s", delivery_id)
+    """Queue the webhook POST of one delivery; never fails the evaluation that triggered it (a broker
+    outage is logged by enqueue and leaves the delivery row undelivered)."""
+    job_queue(DELIVERY_JOB, delivery_id=delivery_id)
 
 
 def webhook_signature(*, body: bytes, timestamp: int, secret: str | None = None) -> str:

@@ -125,13 +125,13 @@ def invoices_run(*, at: datetime | None = None, sync: bool = False, batch_size: 
                 progress(done, len(sub_ids) + len(draft_ids))
         return total
     for sub_batch, draft_batch in batches:
-        job_queue(
+        queued = job_queue(
             RUN_BATCH_JOB,
             subscription_ids=[str(i) for i in sub_batch],
             draft_ids=[str(i) for i in draft_batch],
             at=at.isoformat(),
         )
-        total.tasks += 1
+        total.tasks += 1 if queued else 0  # a batch that could not be queued stays due for the next run
     if progress:
         progress(total.tasks, total.tasks)
     return total
