@@ -26,9 +26,11 @@ run: setup  ## migrate, load the demo, serve on $(PORT) with gunicorn
 	$(PY) manage.py seed_demo
 	$(MAKE) --no-print-directory serve
 
+# gunicorn's request-line and header limits sit ABOVE the app's (API_MAX_URL_BYTES 4096, API_MAX_HEADER_BYTES
+# 8192), so the app answers 414/431 in the JSON error shape; only beyond these does gunicorn answer itself.
 serve:
 	$(VENV)/bin/gunicorn billing_project.wsgi:application --bind $(BIND):$(PORT) --workers $(WORKERS) \
-		--access-logfile - --timeout 120
+		--access-logfile - --timeout 120 --limit-request-line 8190 --limit-request-field_size 16384
 
 test: setup  ## run the whole test suite (installs headless Chromium for the browser test when missing)
 	-@bash scripts/ensure_chromium.sh

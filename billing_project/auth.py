@@ -78,6 +78,10 @@ def principal_from_token(raw: str) -> Principal:
         raise InvalidToken(str(exc)) from None
     if "exp" not in claims:
         raise InvalidToken("The token has no expiry (exp).")
+    for claim in ("exp", "iat", "nbf"):
+        # RFC 7519 NumericDate: a number. PyJWT would coerce the string "9999999999" and accept it.
+        if claim in claims and (isinstance(claims[claim], bool) or not isinstance(claims[claim], int | float)):
+            raise InvalidToken(f"The token's {claim} is not a NumericDate (a number of seconds).")
     if claims.get("token_type") not in (None, "access"):
         raise InvalidToken("Only access tokens are accepted here.")
     sub, role = claims.get("sub"), claims.get("role")

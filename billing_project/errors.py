@@ -91,6 +91,17 @@ def invalid(attr: str | None, detail: str, code: str = "invalid") -> exceptions.
     return exceptions.ValidationError({attr: [exceptions.ErrorDetail(detail, code=code)]})
 
 
+def require_fields(data, *names: str) -> None:
+    """Raise one 400 naming every field of `names` missing from the body `data` (PUT replaces: what a
+    create requires, a replace requires too)."""
+    present = data if isinstance(data, dict) else {}
+    missing = [name for name in names if present.get(name) in (None, "")]
+    if missing:
+        raise exceptions.ValidationError(
+            {name: [exceptions.ErrorDetail("This field is required.", code="required")] for name in missing}
+        )
+
+
 class BillingExceptionHandler(ExceptionHandler):
     """drf-standardized-errors, also turning Django's ValidationError into a 400, an unreachable
     database into a 503 and an oversized body into a 413."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -12,6 +14,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing_project.errors import invalid
+
+#: Instants the API accepts: [2000-01-01, 2100-01-01) UTC. Nothing this service bills lies outside, and
+#: the bound keeps every instant a 4-digit year well inside what PostgreSQL and Python both represent.
+INSTANT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+INSTANT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+INSTANT_RANGE_DETAIL = "A timestamp must be from 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z."
+
+
+def instant_in_range(value: datetime) -> bool:
+    """Return whether the aware `value` lies in [INSTANT_MIN, INSTANT_MAX)."""
+    return INSTANT_MIN <= value < INSTANT_MAX
 
 
 def parse_instant(value, attr: str | None = None) -> datetime:
@@ -34,7 +47,10 @@ def parse_instant(value, attr: str | None = None) -> datetime:
             raise invalid(attr, f"'{text[:64]}' is not an ISO 8601 timestamp or date.", "invalid_datetime")
     if timezone.is_naive(dt):
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    dt = dt.astimezone(UTC)
+    if not instant_in_range(dt):
+        raise invalid(attr, INSTANT_RANGE_DETAIL, "out_of_range")
+    return dt
 
 
 def format_instant(value: datetime | None) -> str | None:
@@ -42,9 +58,9 @@ def format_instant(value: datetime | None) -> str | None:
     if value is None:
         return None
     value = value.astimezone(UTC)
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # NOTE: not strftime("%Y"): glibc writes year 1 as "1", not "0001".
+    text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    return f"{text}.{value.microsecond:06d}Z" if value.microsecond else f"{text}Z"
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -108,3 +124,19 @@ def plain_decimal(value: Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text or "0"
+
+
+#: The one tenant-id rule, for paths and bodies alike: 1–64 ASCII letters, digits, "_", "." or "-"
+#: (\Z, not $: "acme\n" is not "acme").
+TENANT_ID_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
+TENANT_ID_RULE = "A tenant id is 1–64 characters of [A-Za-z0-9_.-]."
+
+
+class TenantIdField(serializers.CharField):
+    """A tenant id in a request body, held to the same rule as a tenant id in a path (no trimming)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        kwargs["trim_whitespace"] = False
+        super().__init__(**kwargs)
+        self.validators.append(RegexValidator(TENANT_ID_RE, TENANT_ID_RULE, code="invalid"))

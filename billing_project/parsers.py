@@ -4,7 +4,8 @@ Every request body is parsed here, whether a view reads `request.data` (DRF call
 parses the raw body itself (`parse_json`, the usage hot path). A body nested deeper than
 `MAX_JSON_DEPTH` is a 400 `json_too_deep`: deeper documents reach recursion limits further on
 (orjson refuses to re-serialise past 254 levels, Python's recursion past ~1,000), and no field of
-the contract needs more than a few levels.
+the contract needs more than a few levels. A string (or key) holding a NUL character is a 400
+`null_characters_not_allowed` naming where it is: PostgreSQL cannot store NUL in text or jsonb.
 """
 
 from __future__ import annotations
@@ -47,7 +48,35 @@ def parse_json(body: bytes):
         raise exceptions.ParseError("The body is not valid JSON.") from None
     if isinstance(value, (dict, list)) and json_depth_exceeds(value):
         raise JsonTooDeep()
+    if b"\\u0000" in body:  # cheap pre-check: only a body with an escaped NUL is walked
+        path = nul_path(value)
+        if path is not None:
+            raise exceptions.ValidationError(
+                {path or "non_field_errors": [exceptions.ErrorDetail(NUL_DETAIL, code="null_characters_not_allowed")]}
+            )
     return value
+
+
+NUL_DETAIL = "NUL characters are not allowed (PostgreSQL cannot store them in text)."
+
+
+def nul_path(value) -> str | None:
+    """Return the dotted path ("events.3.metric") of the first string or key holding a NUL, else None."""
+    stack: list[tuple[object, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return path
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if "\x00" in key:
+                    return child_path
+                stack.append((child, child_path))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(node))
+    return None
 
 
 class JSONParser(parsers.JSONParser):

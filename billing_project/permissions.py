@@ -62,3 +62,12 @@ def require_role(request, *roles: str, detail: str | None = None) -> None:
     """Raise 403 unless the caller has one of `roles` (for rules finer than the endpoint)."""
     if request.user.role not in roles:
         raise Forbidden(detail or f"Only {', '.join(roles)} may do this.")
+
+
+def ensure_body_tenant_access(request) -> None:
+    """Raise 403 when the body names a tenant the caller may not touch: checked BEFORE the body is
+    validated, so a foreign tenant always gets 403 whatever else is wrong with the body."""
+    data = request.data
+    tenant_id = data.get("tenant_id") if isinstance(data, dict) else None
+    if tenant_id is not None:
+        ensure_tenant_access(request, str(tenant_id))

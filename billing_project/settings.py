@@ -75,7 +75,7 @@ if METRICS_ENABLED:
     INSTALLED_APPS.append("django_prometheus")
 
 MIDDLEWARE = [
-    "billing_project.limits.RequestSizeLimitMiddleware",
+    "billing_project.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -97,6 +97,10 @@ if METRICS_ENABLED:
 # properties each, ~4.3 MB) with room for JSON overhead.
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(6 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# URL (path + query) and single-header limits the app answers in the error shape (414 / 431); gunicorn's
+# own limits (Makefile: --limit-request-line, --limit-request-field_size) are set above these.
+API_MAX_URL_BYTES = int(os.environ.get("API_MAX_URL_BYTES", "4096"))
+API_MAX_HEADER_BYTES = int(os.environ.get("API_MAX_HEADER_BYTES", "8192"))
 # Retry-After (seconds) sent with 503 service_unavailable when the database cannot be reached.
 RETRY_AFTER_SECONDS = int(os.environ.get("RETRY_AFTER_SECONDS", "5"))
 

@@ -13,17 +13,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.models import Invoice, Tenant
-from billing.models.tenant import TENANT_ID_VALIDATOR
 from billing.stripe.services import checkout_session_for, invoice_payment_intent, portal_session_for
 from billing.stripe.webhooks import webhook_receive
 from billing_project.errors import NotFound, invalid
-from billing_project.permissions import ensure_tenant_access, scope_to_caller
+from billing_project.fields import TenantIdField
+from billing_project.permissions import ensure_body_tenant_access, ensure_tenant_access, scope_to_caller
 
 URL_FIELD = {"max_length": 2048}
 
 
 class CheckoutRequestSerializer(serializers.Serializer):
-    tenant_id = serializers.CharField(max_length=64, validators=[TENANT_ID_VALIDATOR])
+    tenant_id = TenantIdField()
     mode = serializers.ChoiceField(choices=["setup", "payment"])
     invoice_id = serializers.UUIDField(required=False, allow_null=True)
     success_url = serializers.URLField(**URL_FIELD)
@@ -43,7 +43,7 @@ class CheckoutSessionSerializer(serializers.Serializer):
 
 
 class PortalRequestSerializer(serializers.Serializer):
-    tenant_id = serializers.CharField(max_length=64, validators=[TENANT_ID_VALIDATOR])
+    tenant_id = TenantIdField()
     return_url = serializers.URLField(**URL_FIELD)
 
 
@@ -94,6 +94,7 @@ class CheckoutView(APIView):
 
     @extend_schema(request=CheckoutRequestSerializer, responses={201: CheckoutSessionSerializer})
     def post(self, request):
+        ensure_body_tenant_access(request)
         body = CheckoutRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -120,6 +121,7 @@ class PortalView(APIView):
 
     @extend_schema(request=PortalRequestSerializer, responses={201: PortalSessionSerializer})
     def post(self, request):
+        ensure_body_tenant_access(request)
         body = PortalRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         tenant = _tenant_for(request, body.validated_data["tenant_id"])

@@ -28,7 +28,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from billing.models import Invoice, Metric, Tenant, UsageEvent, UsageHourly, UsageRollup
-from billing.models.tenant import TENANT_ID_VALIDATOR
+from billing_project.fields import INSTANT_RANGE_DETAIL, TENANT_ID_RE, instant_in_range
 from billing_project.observability.metrics import observe_ingest
 
 MAX_BATCH = 1000
@@ -45,7 +45,7 @@ MAX_ATTEMPTS = 5
 RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 FINALIZED = ("open", "paid", "uncollectible")
 ONE = Decimal(1)
-TENANT_ID_RE = re.compile(TENANT_ID_VALIDATOR.regex.pattern)
+DECIMAL_STRING_RE = re.compile(r"\A-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\Z")
 
 
 @dataclass
@@ -92,7 +92,7 @@ class _Errors:
 
 def validate_tenant_id(tenant_id: str) -> None:
     """Raise 400 unless `tenant_id` is 1–64 characters of [A-Za-z0-9_.-]."""
-    if not TENANT_ID_RE.match(tenant_id or ""):
+    if not TENANT_ID_RE.match(tenant_id or ""):  # \A…\Z: the whole id
         raise exceptions.ValidationError(
             {"tenant_id": [exceptions.ErrorDetail("A tenant id is 1–64 characters of [A-Za-z0-9_.-].", code="invalid")]}
         )
@@ -145,13 +145,15 @@ def _parse_timestamp(value) -> datetime | None:
 
 
 def _parse_quantity(value) -> tuple[Decimal | None, str, str]:
-    """Return (quantity, "", "") or (None, detail, code) for a bad one."""
+    """Return (quantity, "", "") or (None, detail, code) for a bad one (an absent quantity is 1, by the caller)."""
     if value is None:
-        return ONE, "", ""
+        return None, "A quantity may not be null (leave it out for 1).", "null"
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None, "A quantity must be a number or a decimal string.", "invalid_quantity"
     if isinstance(value, str) and len(value) > 64:
         return None, "The quantity is too large.", "max_value"
+    if isinstance(value, str) and not DECIMAL_STRING_RE.match(value):
+        return None, 'A quantity string is a plain decimal like "12.5" (no spaces or separators).', "invalid_quantity"
     try:
         q = Decimal(str(value).strip()) if not isinstance(value, int) else Decimal(value)
     except (InvalidOperation, ValueError):
@@ -202,7 +204,7 @@ def _clean_events(  # noqa: C901 - removed by 13b (a table of field checks)
         elif not isinstance(metric, str) or metric not in metrics:
             errors.add(p + "metric", f"Unknown metric '{str(metric)[:64]}'.", "unknown_metric")
             ok = False
-        quantity, detail, code = _parse_quantity(ev.get("quantity"))
+        quantity, detail, code = _parse_quantity(ev["quantity"]) if "quantity" in ev else (ONE, "", "")
         if quantity is None:
             errors.add(p + "quantity", detail, code)
             ok = False
@@ -213,6 +215,9 @@ def _clean_events(  # noqa: C901 - removed by 13b (a table of field checks)
             ts = _parse_timestamp(raw_ts)
             if ts is None:
                 errors.add(p + "timestamp", "Expected an ISO 8601 timestamp or date.", "invalid_datetime")
+                ok = False
+            elif not instant_in_range(ts):
+                errors.add(p + "timestamp", INSTANT_RANGE_DETAIL, "out_of_range")
                 ok = False
             elif ts > latest:
                 errors.add(p + "timestamp", "A timestamp may be at most 5 minutes in the future.", "future_timestamp")

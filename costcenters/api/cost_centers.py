@@ -8,11 +8,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.models.tenant import TENANT_ID_VALIDATOR
-from billing_project.errors import NotFound, invalid
-from billing_project.fields import InstantField, MoneyField
+from billing_project.errors import NotFound, invalid, require_fields
+from billing_project.fields import InstantField, MoneyField, TenantIdField
 from billing_project.money import is_valid_currency, minor_unit, quantize
-from billing_project.permissions import ensure_tenant_access, scope_to_caller
+from billing_project.permissions import ensure_body_tenant_access, ensure_tenant_access, scope_to_caller
 from costcenters.models import CostCenter
 from costcenters.selectors.cost_centers import cost_center_list, cost_center_live
 from costcenters.services.cost_centers import cost_center_create, cost_center_delete, cost_center_update
@@ -49,9 +48,10 @@ class CostCenterSerializer(serializers.ModelSerializer):
 
 
 class CostCenterWriteSerializer(serializers.Serializer):
-    """The body of POST /cost-centers and PUT /cost-centers/:id (PUT may omit what it keeps)."""
+    """The body of POST /cost-centers and PUT /cost-centers/:id (PUT needs code and name; optional fields left
+    out keep their value)."""
 
-    tenant_id = serializers.CharField(max_length=64, validators=[TENANT_ID_VALIDATOR])
+    tenant_id = TenantIdField()
     code = serializers.CharField(max_length=64, validators=[CODE_VALIDATOR])
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -86,6 +86,7 @@ class CostCenterCreateView(generics.GenericAPIView):
 
     @extend_schema(request=CostCenterWriteSerializer, responses={201: CostCenterSerializer})
     def post(self, request):
+        ensure_body_tenant_access(request)
         body = CostCenterWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
@@ -123,6 +124,7 @@ class CostCenterDetailView(generics.GenericAPIView):
     @extend_schema(request=CostCenterWriteSerializer, responses={200: CostCenterSerializer})
     def put(self, request, cost_center_id):
         cost_center = self.get_object()
+        require_fields(request.data, "code", "name")
         body = CostCenterWriteSerializer(instance=cost_center, data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)

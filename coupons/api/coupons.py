@@ -15,9 +15,9 @@ from rest_framework.views import APIView
 
 from billing.models import Plan, Subscription
 from billing_project.errors import NotFound, invalid
-from billing_project.fields import InstantField, parse_instant, plain_decimal
+from billing_project.fields import InstantField, TenantIdField, parse_instant, plain_decimal
 from billing_project.money import fmt
-from billing_project.permissions import ensure_tenant_access
+from billing_project.permissions import ensure_body_tenant_access, ensure_tenant_access
 from coupons.models import Coupon, CouponRedemption
 from coupons.selectors.coupons import coupon_list
 from coupons.services.coupons import coupon_create, coupon_deactivate
@@ -95,7 +95,7 @@ class CouponCreateSerializer(serializers.Serializer):
 
 class CouponValidateSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=200, trim_whitespace=False)
-    tenant_id = serializers.CharField(max_length=64)
+    tenant_id = TenantIdField()
     plan_id = serializers.CharField(max_length=64, required=False, allow_null=True)
 
 
@@ -109,7 +109,7 @@ class CouponValidationSerializer(serializers.Serializer):
 
 class CouponRedeemSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=200, trim_whitespace=False)
-    tenant_id = serializers.CharField(max_length=64)
+    tenant_id = TenantIdField()
     subscription_id = serializers.UUIDField(required=False, allow_null=True)
 
 
@@ -194,6 +194,7 @@ class CouponValidateView(APIView):
 
     @extend_schema(request=CouponValidateSerializer, responses={200: CouponValidationSerializer})
     def post(self, request):
+        ensure_body_tenant_access(request)
         data = CouponValidateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
@@ -226,6 +227,7 @@ class CouponRedeemView(APIView):
         },
     )
     def post(self, request):
+        ensure_body_tenant_access(request)
         data = CouponRedeemSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data

@@ -12,10 +12,9 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from billing.models import Metric
-from billing.models.tenant import TENANT_ID_VALIDATOR
-from billing_project.errors import NotFound, invalid
-from billing_project.fields import DecimalStringField, InstantField
-from billing_project.permissions import ensure_tenant_access, scope_to_caller
+from billing_project.errors import NotFound, invalid, require_fields
+from billing_project.fields import DecimalStringField, InstantField, TenantIdField
+from billing_project.permissions import ensure_body_tenant_access, ensure_tenant_access, scope_to_caller
 from quotas.models import Quota
 from quotas.selectors.quotas import quota_checks, quota_list
 from quotas.services.quotas import quota_create, quota_delete, quota_update
@@ -47,9 +46,10 @@ class QuotaSerializer(serializers.ModelSerializer):
 
 
 class QuotaWriteSerializer(serializers.Serializer):
-    """The body of POST /quotas and PUT /quotas/:id (PUT may omit what it keeps)."""
+    """The body of POST /quotas and PUT /quotas/:id (PUT needs metric and limit; optional fields left out keep
+    their value)."""
 
-    tenant_id = serializers.CharField(max_length=64, validators=[TENANT_ID_VALIDATOR])
+    tenant_id = TenantIdField()
     metric = serializers.SlugRelatedField(
         slug_field="code", queryset=Metric.objects.all(), error_messages={"does_not_exist": "Unknown metric '{value}'."}
     )
@@ -87,6 +87,7 @@ class QuotaCreateView(generics.GenericAPIView):
 
     @extend_schema(request=QuotaWriteSerializer, responses={201: QuotaSerializer})
     def post(self, request):
+        ensure_body_tenant_access(request)
         body = QuotaWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         ensure_tenant_access(request, body.validated_data["tenant_id"])
@@ -141,6 +142,7 @@ class QuotaDetailView(generics.GenericAPIView):
     @extend_schema(request=QuotaWriteSerializer, responses={200: QuotaSerializer})
     def put(self, request, quota_id):
         quota = self.get_object()
+        require_fields(request.data, "metric", "limit")
         body = QuotaWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)

@@ -145,10 +145,10 @@ def test_put_changes_everything_but_the_tenant(api, tenant, other_tenant):
         "EUR",
         "a@b.test",
     )
-    # Fields left out keep their value.
-    r = acme.put(f"{URL}/{cc['id']}", {"name": "Engineering"}, format="json")
+    # PUT needs code and name (issue 12); optional fields left out keep their value.
+    r = acme.put(f"{URL}/{cc['id']}", {"code": "eng2", "name": "Engineering"}, format="json")
     assert r.json()["code"] == "eng2" and r.json()["budget"] == "250.25"
-    r = acme.put(f"{URL}/{cc['id']}", {"tenant_id": "globex"}, format="json")
+    r = acme.put(f"{URL}/{cc['id']}", {"tenant_id": "globex", "code": "eng2", "name": "E"}, format="json")
     assert r.status_code == 400 and error(r)["attr"] == "tenant_id"
     assert CostCenter.objects.get(pk=cc["id"]).tenant_id == "acme"
 
@@ -156,7 +156,7 @@ def test_put_changes_everything_but_the_tenant(api, tenant, other_tenant):
 def test_put_to_a_taken_code_is_409(finance, tenant):
     create(finance, code="a")
     b = create(finance, code="b").json()
-    r = finance.put(f"{URL}/{b['id']}", {"code": "a"}, format="json")
+    r = finance.put(f"{URL}/{b['id']}", {"code": "a", "name": "B"}, format="json")
     assert r.status_code == 409 and error(r)["code"] == "cost_center_code_taken"
 
 

@@ -103,9 +103,9 @@ def test_update_and_delete(api, tenant, other_tenant, catalog):
         "90",
         "jobs",
     )
-    r = acme.put(f"{URL}/{q['id']}", {"tenant_id": "globex"}, format="json")
+    r = acme.put(f"{URL}/{q['id']}", {"tenant_id": "globex", "metric": "jobs", "limit": "1"}, format="json")
     assert r.status_code == 400 and error(r)["attr"] == "tenant_id"
-    r = acme.put(f"{URL}/{q['id']}", {"limit": "0"}, format="json")
+    r = acme.put(f"{URL}/{q['id']}", {"limit": "0", "metric": "jobs"}, format="json")
     assert r.status_code == 400 and error(r)["attr"] == "limit"
     assert acme.delete(f"{URL}/{q['id']}").status_code == 204
     assert acme.get(f"{URL}/tenants/acme").json()["count"] == 0
