@@ -6,7 +6,6 @@ tenant's path is 403.
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -23,6 +22,7 @@ from billing.services.credit_notes.refund import credit_note_refund
 from billing_project.errors import NotFound
 from billing_project.fields import InstantField, MoneyField
 from billing_project.permissions import scope_to_caller
+from billing_project.renderers import PdfDownloadView
 
 READ_ROLES = {"finance", "tenant"}
 
@@ -125,7 +125,9 @@ class CreditNoteDetailView(APIView):
         return Response(CreditNoteSerializer(_note_for_caller(request, credit_note_id)).data)
 
 
-class CreditNotePdfView(APIView):
+class CreditNotePdfView(PdfDownloadView):
+    """Download the credit note PDF (negotiates application/pdf like every PDF endpoint)."""
+
     allowed_roles = READ_ROLES
 
     @extend_schema(
@@ -133,10 +135,7 @@ class CreditNotePdfView(APIView):
     )
     def get(self, request, credit_note_id):
         note = _note_for_caller(request, credit_note_id)
-        pdf = render_credit_note_pdf(note)
-        response = HttpResponse(pdf, content_type="application/pdf")
-        response["Content-Disposition"] = f'attachment; filename="{note.number}.pdf"'
-        return response
+        return self.pdf_response(render_credit_note_pdf(note), f"{note.number}.pdf")
 
 
 urlpatterns = [

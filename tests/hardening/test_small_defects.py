@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 import jwt
 import pytest
@@ -48,8 +47,8 @@ def test_timestamps_outside_2000_2100_are_refused(service, finance, catalog, tim
 
 
 def test_instants_are_always_written_with_four_digit_years():
-    assert format_instant(datetime(1, 1, 1, tzinfo=dt_timezone.utc)) == "0001-01-01T00:00:00Z"
-    assert format_instant(datetime(2026, 3, 4, 5, 6, 7, 80, tzinfo=dt_timezone.utc)) == "2026-03-04T05:06:07.000080Z"
+    assert format_instant(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00Z"
+    assert format_instant(datetime(2026, 3, 4, 5, 6, 7, 80, tzinfo=UTC)) == "2026-03-04T05:06:07.000080Z"
 
 
 def test_a_token_whose_exp_is_a_string_is_401(catalog):

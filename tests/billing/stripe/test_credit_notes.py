@@ -220,6 +220,8 @@ def test_role_matrix_lists_get_and_pdf(api, tenant, other_tenant, make_invoice):
     assert pdf["Content-Disposition"] == f'attachment; filename="{note["number"]}.pdf"'
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
     assert "CREDIT NOTE" in text and note["number"] in text and invoice.number in text and "5.00" in text
+    asked = api("tenant", "acme").get(f"{BASE}/credit-notes/{note['id']}/pdf", HTTP_ACCEPT="application/pdf")
+    assert asked.status_code == 200 and asked.content == pdf.content  # issue 12: not 406
 
 
 @pytest.mark.django_db(transaction=True)
