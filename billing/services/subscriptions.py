@@ -101,21 +101,9 @@ def subscription_create(
     plan's) runs from the start. 409 if the tenant has a subscription that is not canceled.
     """
     now = timezone.now()
-    try:
-        TENANT_ID_VALIDATOR(tenant_id)
-    except DjangoValidationError:
-        raise invalid("tenant_id", "A tenant id is 1–64 characters of [A-Za-z0-9_.-].", "invalid_tenant_id") from None
-    plan = _plan_for(plan_id)
-    started_at = now if start_date is None else start_date
-    if started_at > now:
-        raise invalid("start_date", "start_date may not be in the future.", "start_date_in_future")
-    if started_at < now and actor is not None and not actor.is_finance:
-        raise Forbidden("Only finance may back-date a subscription.")
-    days = plan.trial_days if trial_days is None else trial_days
-    if days < 0 or days > MAX_TRIAL_DAYS:
-        raise invalid("trial_days", f"trial_days must be between 0 and {MAX_TRIAL_DAYS}.", "invalid_trial_days")
-    trial_end = started_at + timedelta(days=days) if days > 0 else None
-
+    plan, started_at, trial_end = _creation_terms(
+        tenant_id=tenant_id, plan_id=plan_id, start_date=start_date, trial_days=trial_days, actor=actor, now=now
+    )
     tenant, _ = Tenant.objects.get_or_create(id=tenant_id)
     existing = Subscription.objects.filter(tenant=tenant).exclude(status=Status.CANCELED).first()
     if existing is not None:
@@ -148,6 +136,26 @@ def subscription_create(
             raise invalid("coupon_code", str(exc.detail), getattr(exc, "reason", None) or "coupon_invalid") from None
     subscription.tenant = tenant
     return subscription
+
+
+def _creation_terms(
+    *, tenant_id: str, plan_id: str, start_date: datetime | None, trial_days: int | None, actor, now: datetime
+) -> tuple[Plan, datetime, datetime | None]:
+    """Return (plan, started_at, trial_end) of a new subscription, or raise the 400/403 its inputs earn."""
+    try:
+        TENANT_ID_VALIDATOR(tenant_id)
+    except DjangoValidationError:
+        raise invalid("tenant_id", "A tenant id is 1–64 characters of [A-Za-z0-9_.-].", "invalid_tenant_id") from None
+    plan = _plan_for(plan_id)
+    started_at = now if start_date is None else start_date
+    if started_at > now:
+        raise invalid("start_date", "start_date may not be in the future.", "start_date_in_future")
+    if started_at < now and actor is not None and not actor.is_finance:
+        raise Forbidden("Only finance may back-date a subscription.")
+    days = plan.trial_days if trial_days is None else trial_days
+    if days < 0 or days > MAX_TRIAL_DAYS:
+        raise invalid("trial_days", f"trial_days must be between 0 and {MAX_TRIAL_DAYS}.", "invalid_trial_days")
+    return plan, started_at, started_at + timedelta(days=days) if days > 0 else None
 
 
 def _resume(subscription: Subscription, at: datetime) -> None:
