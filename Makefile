@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8087
 BIND ?= 0.0.0.0
 WORKERS ?= 5
+# Multiprocess metrics: gunicorn and Celery workers write their samples here; /metrics adds them up.
+PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/.data/metrics
+METRICS_ENV := PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR)
 
 .PHONY: setup run serve test lint fix worker bench migrate stop-db clean
 
@@ -24,13 +27,16 @@ run: setup  ## migrate, load the demo, serve on $(PORT) with gunicorn
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
+	rm -rf $(PROMETHEUS_MULTIPROC_DIR)  # a fresh start counts from zero
 	$(MAKE) --no-print-directory serve
 
 # gunicorn's request-line and header limits sit ABOVE the app's (API_MAX_URL_BYTES 4096, API_MAX_HEADER_BYTES
 # 8192), so the app answers 414/431 in the JSON error shape; only beyond these does gunicorn answer itself.
-serve:
-	$(VENV)/bin/gunicorn billing_project.wsgi:application --bind $(BIND):$(PORT) --workers $(WORKERS) \
-		--access-logfile - --timeout 120 --limit-request-line 8190 --limit-request-field_size 16384
+serve:  ## gunicorn on $(PORT); LOG_FORMAT=json for JSON lines (then the app logs each request)
+	mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
+	$(METRICS_ENV) $(VENV)/bin/gunicorn billing_project.wsgi:application -c gunicorn.conf.py \
+		--bind $(BIND):$(PORT) --workers $(WORKERS) --timeout 120 --limit-request-line 8190 \
+		--limit-request-field_size 16384 $(if $(filter json,$(LOG_FORMAT)),,--access-logfile -)
 
 test: setup  ## run the whole test suite (installs headless Chromium for the browser test when missing)
 	-@bash scripts/ensure_chromium.sh
@@ -47,8 +53,8 @@ fix: setup  ## apply ruff's safe fixes and format the code (then run `make lint`
 	$(VENV)/bin/ruff format .
 
 worker: setup  ## Celery worker with beat (needs CELERY_BROKER_URL)
-	mkdir -p .data && $(VENV)/bin/celery -A billing_project worker --beat -l info --concurrency 2 \
-		--schedule .data/celerybeat-schedule
+	mkdir -p .data $(PROMETHEUS_MULTIPROC_DIR) && $(METRICS_ENV) $(VENV)/bin/celery -A billing_project worker --beat \
+		-l info --concurrency 2 --schedule .data/celerybeat-schedule
 
 bench: setup  ## benchmarks under bench/ (see README for the figures)
 	$(PY) bench/run.py

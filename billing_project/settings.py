@@ -13,6 +13,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from billing_project.observability.logformat import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -38,7 +40,7 @@ if env_bool("HTTPS_ONLY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31_536_000
-    SECURE_REDIRECT_EXEMPT = [r"^health$"]
+    SECURE_REDIRECT_EXEMPT = [r"^health(/live|/ready)?$", r"^metrics$"]
 
 INSTALLED_APPS = [
     "billing_project.admin_site.BillingAdminConfig",  # django.contrib.admin with the billing site
@@ -75,6 +77,7 @@ if METRICS_ENABLED:
     INSTALLED_APPS.append("django_prometheus")
 
 MIDDLEWARE = [
+    "billing_project.observability.requestlog.RequestLogMiddleware",
     "billing_project.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -288,9 +291,25 @@ if os.environ.get("CACHE_URL"):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
-}
+# Logs: LOG_FORMAT=text (default, human) or json (JSON lines with request/task context); one line per
+# request (logger billing.request) when LOG_REQUESTS is on (default: on in json, off in text, where
+# gunicorn's access log already says it).
+LOG_FORMAT = "json" if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json" else "text"
+LOGGING = logging_config(
+    fmt=LOG_FORMAT,
+    level=os.environ.get("LOG_LEVEL", "WARNING"),
+    request_level="INFO" if env_bool("LOG_REQUESTS", LOG_FORMAT == "json") else "WARNING",
+)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too
+
+# Error reporting: Sentry with the Django and Celery integrations when SENTRY_DSN is set (scrubbed).
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from billing_project.observability.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=os.environ.get("SENTRY_ENVIRONMENT", ""),
+        release=os.environ.get("SENTRY_RELEASE", ""),
+        traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0")),
+    )
