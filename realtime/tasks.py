@@ -46,9 +46,12 @@ def alert_delivery_send(self, delivery_id: int) -> None:
     """POST one alert notice, retried with exponential backoff; the last attempt records and stops."""
     if self.request.is_eager:
         # Without a broker Celery cannot retry a task whose errors propagate: try a few times inline.
-        for _ in range(EAGER_ATTEMPTS):
-            if services.alert_delivery_send(delivery_id=delivery_id, final_attempt=True).delivered_at:
+        for attempt in range(1, EAGER_ATTEMPTS + 1):
+            try:
+                services.alert_delivery_send(delivery_id=delivery_id, final_attempt=attempt == EAGER_ATTEMPTS)
                 return
+            except services.DeliveryFailed:
+                continue
         return
     services.alert_delivery_send(delivery_id=delivery_id, final_attempt=self.request.retries >= self.max_retries)
 

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from billing_project.auth import issue_token
@@ -117,3 +119,32 @@ def other_tenant(db):
     from billing.models import Tenant
 
     return Tenant.objects.create(id="globex", name="Globex")
+
+
+class Scrape:
+    """One /metrics answer, parsed: `value(name, **labels)` is the sample's value (0 when absent)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+    def value(self, name: str, **labels) -> float:
+        return sum(
+            s.value for s in self.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+    def since(self, before: Scrape, name: str, **labels) -> float:
+        """Return how much the sample moved from the `before` scrape to this one."""
+        return self.value(name, **labels) - before.value(name, **labels)
+
+
+@pytest.fixture
+def scrape():
+    """Return scrape() -> Scrape of GET /metrics from a loopback client."""
+
+    def get() -> Scrape:
+        response = Client(REMOTE_ADDR="127.0.0.1").get("/metrics")
+        assert response.status_code == 200, response.content
+        return Scrape(response.content.decode())
+
+    return get

@@ -21,6 +21,14 @@ from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 0.5
+# Every family the probes can yield (for the docs' dashboard and alert rules test).
+FAMILIES = (
+    "billing_dunning_queue_length",
+    "billing_webhook_backlog",
+    "billing_webhook_backlog_oldest_age_seconds",
+    "billing_celery_queue_length",
+    "billing_scrape_probe_up",
+)
 
 
 def _model(app_label: str | None, name: str, *fields: str):

@@ -74,8 +74,8 @@ PAYMENT_ATTEMPTS = Counter(
 )
 WEBHOOK_DELIVERIES = Counter(
     "webhook_deliveries",
-    "Outbound webhook delivery attempts, by outcome (succeeded, retrying, failed = given up).",
-    ["outcome"],
+    "Outbound webhook delivery attempts, by kind (event, alert) and outcome (succeeded, retrying, failed = given up).",
+    ["kind", "outcome"],
     namespace=NAMESPACE,
 )
 EMAILS = Counter("emails", "E-mails, by outcome (sent, failed).", ["outcome"], namespace=NAMESPACE)
@@ -201,10 +201,13 @@ def payment_attempt_recorded(outcome: str) -> None:
         PAYMENT_ATTEMPTS.labels(outcome).inc()
 
 
-def webhook_delivery_recorded(outcome: str) -> None:
-    """Record one webhook delivery attempt: succeeded, retrying (will be retried) or failed (given up)."""
+def webhook_delivery_recorded(outcome: str, kind: str = "event") -> None:
+    """Record one webhook delivery attempt: succeeded, retrying (will be retried) or failed (given up).
+
+    `kind`: "event" for the event webhooks of section 13, "alert" for an alert's own webhook_url.
+    """
     if settings.METRICS_ENABLED:
-        WEBHOOK_DELIVERIES.labels(outcome).inc()
+        WEBHOOK_DELIVERIES.labels(kind, outcome).inc()
 
 
 def email_recorded(outcome: str) -> None:

@@ -1,10 +1,10 @@
 """Optional error reporting to Sentry (SENTRY_DSN), with what must never leave the service scrubbed.
 
 `before_send` walks the whole event (request headers and body, exception messages, local variables,
-breadcrumbs, log messages) and replaces: values under sensitive keys (and `key=value` pairs in strings) (authorization, cookies,
-tokens, secrets, passwords, signatures, card fields); bearer tokens, JWTs and Stripe keys inside
-any string; card numbers (13–19 digits passing the Luhn check, spaces or dashes allowed); e-mail
-addresses.
+breadcrumbs, log messages) and replaces: values under sensitive keys (authorization, cookies,
+tokens, secrets, passwords, signatures, card fields) and in `key=value` pairs inside strings; bearer
+tokens, JWTs and Stripe keys inside any string; card numbers (13–19 digits passing the Luhn check,
+spaces or dashes allowed); e-mail addresses.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from billing.selectors.subscriptions import subscription_live_for_tenant
 from billing_project.dispatch import job_queue
 from billing_project.errors import Conflict
 from billing_project.fields import format_instant, plain_decimal
+from billing_project.observability.metrics import alert_triggered_recorded, webhook_delivery_recorded
 from realtime.models import Alert, AlertDelivery
 
 if TYPE_CHECKING:  # a type only: realtime does not import another app's models at run time
@@ -193,6 +194,8 @@ def _alert_trigger(*, alert: Alert, period_start: datetime, value: Decimal, now:
     if not changed:
         return False  # another evaluation got there first
     alert.status, alert.triggered_at, alert.value_at_trigger = Alert.Status.TRIGGERED, now, value
+    alert_type = alert.type
+    transaction.on_commit(lambda: alert_triggered_recorded(alert_type))
     if alert.webhook_url:
         delivery = AlertDelivery.objects.create(alert=alert, payload=alert_payload(alert))
         transaction.on_commit(lambda: _queue_delivery(delivery.pk))
@@ -243,6 +246,9 @@ def alert_delivery_send(*, delivery_id: int, final_attempt: bool) -> AlertDelive
     AlertDelivery.objects.filter(pk=delivery.pk).update(**fields)
     for name, value in fields.items():
         setattr(delivery, name, value)
+    webhook_delivery_recorded(
+        "failed" if error and final_attempt else "retrying" if error else "succeeded", kind="alert"
+    )
     if error and not final_attempt:
         raise DeliveryFailed(error)
     return delivery

@@ -21,6 +21,7 @@ from billing.selectors.invoices import (
 )
 from billing_project.errors import Conflict, NotFound
 from billing_project.fields import format_instant
+from billing_project.observability.metrics import invoices_generated_recorded
 
 
 class InvoiceExists(Conflict):
@@ -139,6 +140,7 @@ def _insert_draft(*, subscription: Subscription, period: BillingPeriod, bill: Pe
             raise
         raise _exists_error(existing) from None
     InvoiceLine.objects.bulk_create(_line_rows(invoice, bill.lines))
+    transaction.on_commit(invoices_generated_recorded)
     return invoice
 
 
@@ -163,6 +165,7 @@ def _insert_draft_if_free(*, subscription: Subscription, period: BillingPeriod, 
     invoice._state.adding = False
     invoice._state.db = connection.alias
     InvoiceLine.objects.bulk_create(_line_rows(invoice, bill.lines))
+    transaction.on_commit(invoices_generated_recorded)
     return invoice
 
 

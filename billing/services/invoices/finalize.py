@@ -41,6 +41,7 @@ from billing.services.transitions import (
 )
 from billing.signals import invoice_finalized
 from billing_project.errors import Conflict
+from billing_project.observability.metrics import invoice_finalized_recorded
 
 from .drafts import _bill, _label, _line_rows, _lock_draft, _totals_fields
 
@@ -125,6 +126,7 @@ def _finalize_locked(
         del invoice.collection_method  # read back lazily if anyone asks
     invoice_id = invoice.pk
     transaction.on_commit(lambda: invoice_finalized.send(sender=Invoice, invoice_id=invoice_id))
+    transaction.on_commit(invoice_finalized_recorded)
     return invoice
 
 

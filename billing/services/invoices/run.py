@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from billing.services.transitions import (
 )
 from billing_project.dispatch import job_queue
 from billing_project.fields import format_instant
+from billing_project.observability.metrics import invoice_run_recorded
 
 from .finalize import invoice_finalize
 from .period import invoice_grace, invoice_run_subscription
@@ -79,6 +81,7 @@ def invoices_run_batch(*, subscription_ids: list, draft_ids: list, at: datetime)
 
     A failure on one subscription is logged and counted; the others go on (the next run retries it).
     """
+    started = time.perf_counter()
     summary = RunSummary(at=at, subscriptions=len(subscription_ids), drafts=len(draft_ids))
     plans: dict = {}  # plans and charges, read once per batch (a batch takes well under a second)
     for sub_id in subscription_ids:
@@ -98,6 +101,7 @@ def invoices_run_batch(*, subscription_ids: list, draft_ids: list, at: datetime)
             logger.exception("finalizing draft %s failed", invoice_id)
             summary.failed += 1
             summary.errors.append(f"invoice {invoice_id}: {exc}")
+    invoice_run_recorded(part="batch", failed=summary.failed, seconds=time.perf_counter() - started)
     return summary
 
 
@@ -110,6 +114,7 @@ def invoices_run(*, at: datetime | None = None, sync: bool = False, batch_size: 
     otherwise one background job (RUN_BATCH_JOB) per `batch_size` subscriptions is queued. Safe to
     re-run at any time.
     """
+    started = time.perf_counter()
     at = at or timezone.now()
     sub_ids = subscriptions_due_for_invoicing(at=at)
     draft_ids = invoice_drafts_due(at=at, grace=invoice_grace())
@@ -123,6 +128,7 @@ def invoices_run(*, at: datetime | None = None, sync: bool = False, batch_size: 
             done += len(sub_batch) + len(draft_batch)
             if progress:
                 progress(done, len(sub_ids) + len(draft_ids))
+        invoice_run_recorded(part="run", failed=0, seconds=time.perf_counter() - started)  # failures: per batch
         return total
     for sub_batch, draft_batch in batches:
         queued = job_queue(
