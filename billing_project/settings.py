@@ -67,6 +67,9 @@ INSTALLED_APPS = [
 # METRICS_ENABLED=0 turns off recording (and the request/database instrumentation) entirely.
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# A Celery worker on a host without a web process serves its pool's metrics on this port (unset: no).
+WORKER_METRICS_PORT = int(os.environ.get("WORKER_METRICS_PORT") or 0)
+WORKER_METRICS_ADDR = os.environ.get("WORKER_METRICS_ADDR", "127.0.0.1")
 # Multiprocess metrics need PROMETHEUS_MULTIPROC_DIR set before prometheus_client is imported: the
 # Makefile sets it (under .data/) for gunicorn and Celery; a test session gets a fresh temporary one.
 if "pytest" in sys.modules and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -8,7 +8,8 @@ must not be imported before settings have set PROMETHEUS_MULTIPROC_DIR).
   carry ids, not objects) and the request id that queued it; the context of a request that ran
   an eager task is restored afterwards.
 - Celery keeps its hands off logging: LOGGING (text or JSON) applies in workers as in the web.
-- A pool process that exits is marked dead for the multiprocess metrics.
+- A pool process that exits is marked dead for the multiprocess metrics; with WORKER_METRICS_PORT
+  the worker's main process serves the metrics of its pool (a host without a web process).
 """
 
 from __future__ import annotations
@@ -73,6 +74,17 @@ def _worker_logging(**kwargs) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.worker_init.connect(dispatch_uid="billing.observability.worker_metrics")
+def _worker_metrics(**kwargs) -> None:
+    """With WORKER_METRICS_PORT set, serve this worker's (and its pool's) metrics from the main process."""
+    from django.conf import settings
+
+    if settings.WORKER_METRICS_PORT:
+        from billing_project.observability.views import worker_metrics_serve
+
+        worker_metrics_serve(addr=settings.WORKER_METRICS_ADDR, port=settings.WORKER_METRICS_PORT)
 
 
 @signals.worker_process_shutdown.connect(dispatch_uid="billing.observability.mark_dead")

@@ -49,3 +49,14 @@ def test_a_rolled_back_draft_is_not_counted(fleet, scrape):  # noqa: F811
     before = scrape()
     invoices_run(at=utc(2026, 3, 10), sync=True)  # inside the test's transaction: nothing commits
     assert scrape().since(before, "billing_invoices_generated_total") == 0
+
+
+def test_the_dunning_queue_is_read_from_the_invoices_at_scrape(fleet, scrape):  # noqa: F811
+    from billing.models import Invoice
+
+    invoices_run(at=utc(2026, 3, 10), sync=True)
+    assert scrape().value("billing_dunning_queue_length") == 0
+    Invoice.objects.filter(tenant_id="monthly", status="open").update(next_payment_attempt=utc(2026, 3, 13))
+    Invoice.objects.filter(tenant_id="mid").update(status="paid", next_payment_attempt=utc(2026, 3, 13))  # not open
+    assert scrape().value("billing_dunning_queue_length") == 2
+    assert scrape().value("billing_scrape_probe_up", probe="dunning_queue") == 1

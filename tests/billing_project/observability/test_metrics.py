@@ -152,3 +152,29 @@ def test_with_a_token_only_the_bearer_of_it_is_answered(settings):
 def test_metrics_are_not_in_the_api_schema(anon):
     schema = anon.get("/api/schema", HTTP_ACCEPT="application/json").content.decode()
     assert "/metrics" not in schema
+
+
+def test_a_worker_serves_its_pool_metrics_under_the_same_rules(settings):
+    import http.client
+
+    from billing_project.observability.views import worker_metrics_serve
+
+    server = worker_metrics_serve(addr="127.0.0.1", port=0)
+    port = server.server_address[1]
+
+    def get(headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/metrics", headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    try:
+        status, body = get()
+        assert status == 200 and b"billing_usage_events_total" in body
+        assert b"billing_scrape_probe_up" not in body  # database gauges come from the web's /metrics
+        settings.METRICS_TOKEN = "worker-token"
+        assert get()[0] == 403
+        assert get({"Authorization": "Bearer worker-token"})[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
