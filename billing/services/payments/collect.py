@@ -161,7 +161,7 @@ def payment_attempt_record(
         attempt.next_retry_at = dunning.after_failure(invoice=invoice, attempt=attempt, now=now)
         _past_due(invoice)
     attempt.save()
-    metrics.payment_attempt_recorded(outcome)
+    transaction.on_commit(lambda: metrics.payment_attempt_recorded(outcome))  # counted once it is stored
     return attempt
 
 
