@@ -10,9 +10,11 @@ from billing_project import views
 pytestmark = pytest.mark.django_db
 
 
-def test_live_is_200_and_touches_nothing(monkeypatch):
+def test_live_is_200_and_touches_nothing(monkeypatch, django_assert_num_queries):
     monkeypatch.setattr(views, "database_status", lambda: pytest.fail("live must not touch the database"))
-    r = Client().get("/health/live")
+    monkeypatch.setattr(views, "broker_status", lambda: pytest.fail("live must not touch the broker"))
+    with django_assert_num_queries(0):
+        r = Client().get("/health/live")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
