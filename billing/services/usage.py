@@ -15,37 +15,23 @@ all-or-nothing.
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from datetime import datetime
 
-import orjson
 import psycopg
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions
 
 from billing.models import Invoice, Metric, Tenant, UsageEvent, UsageHourly, UsageRollup
-from billing_project.fields import INSTANT_RANGE_DETAIL, TENANT_ID_RE, instant_in_range
+from billing.services.usage_validation import EventContext, EventErrors, clean_events, validate_tenant_id
 from billing_project.observability.metrics import observe_ingest
 
 MAX_BATCH = 1000
-MAX_ID_LENGTH = 128
-MAX_COST_CENTER_LENGTH = 64
-MAX_PROPERTIES_BYTES = 4096
-MAX_FUTURE = timedelta(minutes=5)
-MAX_DECIMAL_PLACES = 12
-# NOTE: one event may carry at most 10^15; rollup columns hold 30 digits with 12 decimals (< 10^18),
-# so about a thousand maximal events fit in one hour's bucket before the column would overflow, which
-# is then reported as a 400 (quantity_overflow), never a 500.
-MAX_QUANTITY = Decimal(10) ** 15
 MAX_ATTEMPTS = 5
 RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 FINALIZED = ("open", "paid", "uncollectible")
-ONE = Decimal(1)
-DECIMAL_STRING_RE = re.compile(r"\A-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\Z")
 
 
 @dataclass
@@ -56,49 +42,7 @@ class IngestResult:
     duplicates: int
 
 
-@dataclass
-class _Context:
-    """The catalog and tenant facts one request validates against (read once per request)."""
-
-    metrics: dict[str, tuple[str, str]]
-    closed: list[tuple[datetime, datetime]]
-    has_hard_quota: bool
-    has_alerts: bool
-    tenant_id: str
-    _cost_centers: set[str] | None = field(default=None)
-
-    def cost_centers(self) -> set[str]:
-        if self._cost_centers is None:
-            from costcenters.selectors.cost_centers import cost_center_codes
-
-            self._cost_centers = cost_center_codes(tenant_id=self.tenant_id)
-        return self._cost_centers
-
-
-class _Errors:
-    """Collects every problem of a request as {attr: [ErrorDetail]}, raised at the end as one 400."""
-
-    def __init__(self, prefix: str):
-        self.prefix = prefix
-        self.items: dict[str, list] = {}
-
-    def add(self, attr: str, detail: str, code: str) -> None:
-        self.items.setdefault(self.prefix + attr, []).append(exceptions.ErrorDetail(detail, code=code))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise exceptions.ValidationError(self.items)
-
-
-def validate_tenant_id(tenant_id: str) -> None:
-    """Raise 400 unless `tenant_id` is 1–64 characters of [A-Za-z0-9_.-]."""
-    if not TENANT_ID_RE.match(tenant_id or ""):  # \A…\Z: the whole id
-        raise exceptions.ValidationError(
-            {"tenant_id": [exceptions.ErrorDetail("A tenant id is 1–64 characters of [A-Za-z0-9_.-].", code="invalid")]}
-        )
-
-
-def _load_context(cur, tenant_id: str) -> _Context:
+def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
     """Return the request's context, creating the Tenant row on first use, in one round trip."""
     from quotas.models import Quota
     from realtime.models import Alert
@@ -125,156 +69,14 @@ def _load_context(cur, tenant_id: str) -> _Context:
     codes, aggs, fields, starts, ends, hard, alerts = cur.fetchone()
     metrics = {c: (a, f) for c, a, f in zip(codes or [], aggs or [], fields or [], strict=False)}
     closed = list(zip(starts or [], ends or [], strict=False))
-    return _Context(
-        metrics=metrics, closed=closed, has_hard_quota=bool(hard), has_alerts=bool(alerts), tenant_id=tenant_id
+    return EventContext(
+        metrics=metrics,
+        closed=closed,
+        has_hard_quota=bool(hard),
+        has_alerts=bool(alerts),
+        tenant_id=tenant_id,
+        now=now,
     )
-
-
-def _parse_timestamp(value) -> datetime | None:
-    """Return an aware UTC datetime from an ISO 8601 timestamp or date string, or None if invalid."""
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    text = value.strip()
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
-
-
-def _parse_quantity(value) -> tuple[Decimal | None, str, str]:
-    """Return (quantity, "", "") or (None, detail, code) for a bad one (an absent quantity is 1, by the caller)."""
-    if value is None:
-        return None, "A quantity may not be null (leave it out for 1).", "null"
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None, "A quantity must be a number or a decimal string.", "invalid_quantity"
-    if isinstance(value, str) and len(value) > 64:
-        return None, "The quantity is too large.", "max_value"
-    if isinstance(value, str) and not DECIMAL_STRING_RE.match(value):
-        return None, 'A quantity string is a plain decimal like "12.5" (no spaces or separators).', "invalid_quantity"
-    try:
-        q = Decimal(str(value).strip()) if not isinstance(value, int) else Decimal(value)
-    except (InvalidOperation, ValueError):
-        return None, "A quantity must be a number or a decimal string.", "invalid_quantity"
-    if not q.is_finite():
-        return None, "A quantity must be a finite number.", "invalid_quantity"
-    if q < 0:
-        return None, "A quantity must be zero or more.", "min_value"
-    if q > MAX_QUANTITY:
-        return None, f"A quantity may be at most {MAX_QUANTITY:f}.", "max_value"
-    exponent = q.as_tuple().exponent
-    if exponent < -MAX_DECIMAL_PLACES and q != q.quantize(Decimal(1).scaleb(-MAX_DECIMAL_PLACES)):
-        return None, f"A quantity has at most {MAX_DECIMAL_PLACES} decimal places.", "max_decimal_places"
-    return q, "", ""
-
-
-def _clean_events(  # noqa: C901 - removed by 13b (a table of field checks)
-    ctx: _Context, events: list, now: datetime, errors: _Errors, index_attrs: bool
-) -> list[tuple]:
-    """Return the rows to store (first occurrence of each event_id), recording problems in `errors`.
-
-    A row is (event_id, metric, quantity, timestamp, resource_id, cost_center, properties_json).
-    """
-    rows: list[tuple] = []
-    latest = now + MAX_FUTURE
-    metrics = ctx.metrics
-    closed = ctx.closed
-    for i, ev in enumerate(events):
-        p = f"{i}." if index_attrs else ""
-        if not isinstance(ev, dict):
-            errors.add(f"{i}" if index_attrs else "non_field_errors", "An event must be a JSON object.", "invalid")
-            continue
-        ok = True
-        event_id = ev.get("event_id")
-        if event_id is None or event_id == "":
-            errors.add(p + "event_id", "This field is required.", "required")
-            ok = False
-        elif not isinstance(event_id, str):
-            errors.add(p + "event_id", "An event_id is a string.", "invalid")
-            ok = False
-        elif len(event_id) > MAX_ID_LENGTH:
-            errors.add(p + "event_id", f"An event_id has at most {MAX_ID_LENGTH} characters.", "max_length")
-            ok = False
-        metric = ev.get("metric")
-        if metric is None or metric == "":
-            errors.add(p + "metric", "This field is required.", "required")
-            ok = False
-        elif not isinstance(metric, str) or metric not in metrics:
-            errors.add(p + "metric", f"Unknown metric '{str(metric)[:64]}'.", "unknown_metric")
-            ok = False
-        quantity, detail, code = _parse_quantity(ev["quantity"]) if "quantity" in ev else (ONE, "", "")
-        if quantity is None:
-            errors.add(p + "quantity", detail, code)
-            ok = False
-        raw_ts = ev.get("timestamp")
-        if raw_ts is None:
-            ts = now
-        else:
-            ts = _parse_timestamp(raw_ts)
-            if ts is None:
-                errors.add(p + "timestamp", "Expected an ISO 8601 timestamp or date.", "invalid_datetime")
-                ok = False
-            elif not instant_in_range(ts):
-                errors.add(p + "timestamp", INSTANT_RANGE_DETAIL, "out_of_range")
-                ok = False
-            elif ts > latest:
-                errors.add(p + "timestamp", "A timestamp may be at most 5 minutes in the future.", "future_timestamp")
-                ok = False
-            else:
-                for lo, hi in closed:
-                    if lo <= ts < hi:
-                        errors.add(
-                            p + "timestamp",
-                            "This timestamp falls in a period already covered by a finalized invoice.",
-                            "period_closed",
-                        )
-                        ok = False
-                        break
-        resource_id = ev.get("resource_id")
-        if resource_id is None:
-            resource_id = ""
-        elif not isinstance(resource_id, str):
-            errors.add(p + "resource_id", "A resource_id is a string.", "invalid")
-            ok = False
-        elif len(resource_id) > MAX_ID_LENGTH:
-            errors.add(p + "resource_id", f"A resource_id has at most {MAX_ID_LENGTH} characters.", "max_length")
-            ok = False
-        cost_center = ev.get("cost_center")
-        if cost_center is None:
-            cost_center = ""
-        elif not isinstance(cost_center, str):
-            errors.add(p + "cost_center", "A cost_center is a cost-center code (string).", "invalid")
-            ok = False
-        elif cost_center and (len(cost_center) > MAX_COST_CENTER_LENGTH or cost_center not in ctx.cost_centers()):
-            errors.add(
-                p + "cost_center", f"Unknown cost center '{cost_center[:64]}' for this tenant.", "unknown_cost_center"
-            )
-            ok = False
-        props = ev.get("properties")
-        if props is None:
-            props_json = "{}"
-        elif not isinstance(props, dict):
-            errors.add(p + "properties", "Properties must be a JSON object.", "invalid")
-            ok = False
-        else:
-            props_json = orjson.dumps(props).decode()
-            if len(props_json.encode()) > MAX_PROPERTIES_BYTES:
-                errors.add(
-                    p + "properties", f"Properties are at most {MAX_PROPERTIES_BYTES} bytes serialized.", "too_large"
-                )
-                ok = False
-            elif "\x00" in props_json or "\\u0000" in props_json:
-                errors.add(p + "properties", "Properties may not contain NUL characters.", "invalid")
-                ok = False
-        for name, text in (("event_id", event_id), ("resource_id", resource_id), ("cost_center", cost_center)):
-            if ok and isinstance(text, str) and "\x00" in text:
-                errors.add(p + name, "NUL characters are not allowed.", "invalid")
-                ok = False
-        if ok:
-            rows.append((event_id, metric, quantity, ts, resource_id, cost_center, props_json))
-    return rows
 
 
 _COLUMNS = "event_id, metric_id, quantity, ts, resource_id, cost_center, properties"
@@ -377,9 +179,9 @@ def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool,
     # A server-binding cursor (not Django's client-side one) lets psycopg prepare these few fixed
     # statements after their first executions, so the hot path skips parsing and planning.
     with psycopg.Cursor(connection.connection) as cur:
-        ctx = _load_context(cur, tenant_id)
-        errors = _Errors(prefix)
-        rows = _clean_events(ctx, events, now, errors, index_attrs)
+        ctx = _load_context(cur, tenant_id, now)
+        errors = EventErrors(prefix)
+        rows = clean_events(ctx, events, errors, index_attrs)
         errors.raise_if_any()
         seen: set[str] = set()
         unique_rows = []

@@ -1,0 +1,257 @@
+"""Validation of usage events at ingest: one small check per field, run in a fixed order.
+
+Plain code, no serializer or ORM object per event (this is the ingest hot path). Each check takes the
+raw value of its field (None when absent) and the request's `EventContext`, and returns the clean
+value or raises `Invalid(detail, code)`. `clean_events` runs `FIELD_CHECKS` over every event, records
+each problem under its field ("events.3.metric" in a batch, "metric" for one event) and returns the
+rows to store, in the column order of `FIELD_CHECKS`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import orjson
+from rest_framework import exceptions
+
+from billing_project.fields import INSTANT_RANGE_DETAIL, TENANT_ID_RE, instant_in_range
+
+MAX_ID_LENGTH = 128
+MAX_COST_CENTER_LENGTH = 64
+MAX_PROPERTIES_BYTES = 4096
+MAX_FUTURE = timedelta(minutes=5)
+MAX_DECIMAL_PLACES = 12
+# NOTE: one event may carry at most 10^15; rollup columns hold 30 digits with 12 decimals (< 10^18),
+# so about a thousand maximal events fit in one hour's bucket before the column would overflow, which
+# is then reported as a 400 (quantity_overflow), never a 500.
+MAX_QUANTITY = Decimal(10) ** 15
+ONE = Decimal(1)
+DECIMAL_STRING_RE = re.compile(r"\A-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?\Z")
+
+
+class Invalid(Exception):  # noqa: N818 - raised by a field check, never leaves this module
+    """A field's value is refused: `detail` for people, `code` for programs."""
+
+    def __init__(self, detail: str, code: str):
+        self.detail = detail
+        self.code = code
+
+
+@dataclass
+class EventContext:
+    """The catalog and tenant facts one request validates against (read once per request)."""
+
+    metrics: dict[str, tuple[str, str]]
+    closed: list[tuple[datetime, datetime]]
+    has_hard_quota: bool
+    has_alerts: bool
+    tenant_id: str
+    now: datetime  # the request's instant: the timestamp of an event without one
+    latest: datetime = field(init=False)  # the latest timestamp an event may carry
+    _cost_centers: set[str] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        self.latest = self.now + MAX_FUTURE
+
+    def cost_centers(self) -> set[str]:
+        """Return the tenant's live cost-center codes (read on first use: most events carry none)."""
+        if self._cost_centers is None:
+            from costcenters.selectors.cost_centers import cost_center_codes
+
+            self._cost_centers = cost_center_codes(tenant_id=self.tenant_id)
+        return self._cost_centers
+
+
+class EventErrors:
+    """Collects every problem of a request as {attr: [ErrorDetail]}, raised at the end as one 400."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.items: dict[str, list] = {}
+
+    def add(self, attr: str, detail: str, code: str) -> None:
+        self.items.setdefault(self.prefix + attr, []).append(exceptions.ErrorDetail(detail, code=code))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise exceptions.ValidationError(self.items)
+
+
+def validate_tenant_id(tenant_id: str) -> None:
+    """Raise 400 unless `tenant_id` is 1–64 characters of [A-Za-z0-9_.-]."""
+    if not TENANT_ID_RE.match(tenant_id or ""):  # \A…\Z: the whole id
+        raise exceptions.ValidationError(
+            {"tenant_id": [exceptions.ErrorDetail("A tenant id is 1–64 characters of [A-Za-z0-9_.-].", code="invalid")]}
+        )
+
+
+def parse_timestamp(value) -> datetime | None:
+    """Return an aware UTC datetime from an ISO 8601 timestamp or date string, or None if invalid."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    text = value.strip()
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+# --- the field checks: (value, ctx) -> clean value, or raise Invalid(detail, code) ---------------------
+
+NOT_A_NUMBER = ("A quantity must be a number or a decimal string.", "invalid_quantity")
+
+
+def check_event_id(value, ctx: EventContext) -> str:
+    if value is None or value == "":
+        raise Invalid("This field is required.", "required")
+    if not isinstance(value, str):
+        raise Invalid("An event_id is a string.", "invalid")
+    if len(value) > MAX_ID_LENGTH:
+        raise Invalid(f"An event_id has at most {MAX_ID_LENGTH} characters.", "max_length")
+    return value
+
+
+def check_metric(value, ctx: EventContext) -> str:
+    if value is None or value == "":
+        raise Invalid("This field is required.", "required")
+    if not isinstance(value, str) or value not in ctx.metrics:
+        raise Invalid(f"Unknown metric '{str(value)[:64]}'.", "unknown_metric")
+    return value
+
+
+def check_quantity(value, ctx: EventContext) -> Decimal:
+    if value is None:
+        raise Invalid("A quantity may not be null (leave it out for 1).", "null")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise Invalid(*NOT_A_NUMBER)
+    if isinstance(value, str) and len(value) > 64:
+        raise Invalid("The quantity is too large.", "max_value")
+    if isinstance(value, str) and not DECIMAL_STRING_RE.match(value):
+        raise Invalid('A quantity string is a plain decimal like "12.5" (no spaces or separators).', "invalid_quantity")
+    try:
+        q = Decimal(str(value).strip()) if not isinstance(value, int) else Decimal(value)
+    except (InvalidOperation, ValueError):
+        raise Invalid(*NOT_A_NUMBER) from None
+    if not q.is_finite():
+        raise Invalid("A quantity must be a finite number.", "invalid_quantity")
+    if q < 0:
+        raise Invalid("A quantity must be zero or more.", "min_value")
+    if q > MAX_QUANTITY:
+        raise Invalid(f"A quantity may be at most {MAX_QUANTITY:f}.", "max_value")
+    exponent = q.as_tuple().exponent
+    if exponent < -MAX_DECIMAL_PLACES and q != q.quantize(ONE.scaleb(-MAX_DECIMAL_PLACES)):
+        raise Invalid(f"A quantity has at most {MAX_DECIMAL_PLACES} decimal places.", "max_decimal_places")
+    return q
+
+
+def check_timestamp(value, ctx: EventContext) -> datetime:
+    if value is None:
+        return ctx.now
+    ts = parse_timestamp(value)
+    if ts is None:
+        raise Invalid("Expected an ISO 8601 timestamp or date.", "invalid_datetime")
+    if not instant_in_range(ts):
+        raise Invalid(INSTANT_RANGE_DETAIL, "out_of_range")
+    if ts > ctx.latest:
+        raise Invalid("A timestamp may be at most 5 minutes in the future.", "future_timestamp")
+    for lo, hi in ctx.closed:
+        if lo <= ts < hi:
+            raise Invalid("This timestamp falls in a period already covered by a finalized invoice.", "period_closed")
+    return ts
+
+
+def check_resource_id(value, ctx: EventContext) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Invalid("A resource_id is a string.", "invalid")
+    if len(value) > MAX_ID_LENGTH:
+        raise Invalid(f"A resource_id has at most {MAX_ID_LENGTH} characters.", "max_length")
+    return value
+
+
+def check_cost_center(value, ctx: EventContext) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Invalid("A cost_center is a cost-center code (string).", "invalid")
+    if value and (len(value) > MAX_COST_CENTER_LENGTH or value not in ctx.cost_centers()):
+        raise Invalid(f"Unknown cost center '{value[:64]}' for this tenant.", "unknown_cost_center")
+    return value
+
+
+def check_properties(value, ctx: EventContext) -> str:
+    """Return the properties serialized as JSON (the jsonb column's input)."""
+    if value is None:
+        return "{}"
+    if not isinstance(value, dict):
+        raise Invalid("Properties must be a JSON object.", "invalid")
+    text = orjson.dumps(value).decode()
+    if len(text.encode()) > MAX_PROPERTIES_BYTES:
+        raise Invalid(f"Properties are at most {MAX_PROPERTIES_BYTES} bytes serialized.", "too_large")
+    if "\x00" in text or "\\u0000" in text:
+        raise Invalid("Properties may not contain NUL characters.", "invalid")
+    return text
+
+
+FieldCheck = Callable[[object, EventContext], object]
+LEFT_OUT = object()
+
+# The order of the stored row's columns, and of the errors a bad event reports. The third column is
+# the clean value of a field left out of the event (None: checked like a null).
+FIELD_CHECKS: tuple[tuple[str, FieldCheck, object], ...] = (
+    ("event_id", check_event_id, None),
+    ("metric", check_metric, None),
+    ("quantity", check_quantity, ONE),
+    ("timestamp", check_timestamp, None),
+    ("resource_id", check_resource_id, None),
+    ("cost_center", check_cost_center, None),
+    ("properties", check_properties, None),
+)
+# Text columns PostgreSQL cannot store with a NUL in them, checked once every field is valid.
+NUL_CHECKED = tuple(
+    (i, name) for i, (name, _, _) in enumerate(FIELD_CHECKS) if name in ("event_id", "resource_id", "cost_center")
+)
+
+
+def clean_events(ctx: EventContext, events: list, errors: EventErrors, index_attrs: bool) -> list[tuple]:
+    """Return the rows to store (in the order of `events`), recording every problem in `errors`.
+
+    A row is (event_id, metric, quantity, timestamp, resource_id, cost_center, properties_json).
+    """
+    rows: list[tuple] = []
+    for i, ev in enumerate(events):
+        if not isinstance(ev, dict):
+            errors.add(f"{i}" if index_attrs else "non_field_errors", "An event must be a JSON object.", "invalid")
+            continue
+        row = []
+        ok = True
+        for name, check, if_left_out in FIELD_CHECKS:
+            value = ev.get(name, LEFT_OUT)
+            if value is LEFT_OUT:
+                if if_left_out is not None:
+                    row.append(if_left_out)
+                    continue
+                value = None
+            try:
+                row.append(check(value, ctx))
+            except Invalid as bad:
+                errors.add(f"{i}.{name}" if index_attrs else name, bad.detail, bad.code)
+                ok = False
+        if not ok:
+            continue
+        for column, name in NUL_CHECKED:
+            if "\x00" in row[column]:
+                errors.add(f"{i}.{name}" if index_attrs else name, "NUL characters are not allowed.", "invalid")
+                ok = False
+                break
+        if ok:
+            rows.append(tuple(row))
+    return rows
