@@ -44,8 +44,8 @@ class IngestResult:
 
 def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
     """Return the request's context, creating the Tenant row on first use, in one round trip."""
-    from quotas.models import Quota
-    from realtime.models import Alert
+    from quotas.selectors.quotas import quota_hard_exists_sql
+    from realtime.selectors.alerts import alert_exists_sql
 
     cur.execute(
         f"""
@@ -61,8 +61,8 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
               WHERE tenant_id = %(t)s AND status = ANY(%(fin)s)),
             (SELECT array_agg(period_end) FROM {Invoice._meta.db_table}
               WHERE tenant_id = %(t)s AND status = ANY(%(fin)s)),
-            EXISTS (SELECT 1 FROM {Quota._meta.db_table} WHERE tenant_id = %(t)s AND enforcement = 'hard'),
-            EXISTS (SELECT 1 FROM {Alert._meta.db_table} WHERE tenant_id = %(t)s)
+            {quota_hard_exists_sql(tenant_param="%(t)s")},
+            {alert_exists_sql(tenant_param="%(t)s")}
         """,
         {"t": tenant_id, "fin": list(FINALIZED)},
     )

@@ -100,3 +100,12 @@ def quota_checks(*, tenant_id: str, now: datetime, metric: str | None = None) ->
             )
         )
     return checks
+
+
+def quota_hard_exists_sql(*, tenant_param: str) -> str:
+    """Return an SQL boolean expression: whether the tenant bound to `tenant_param` has a hard quota.
+
+    The usage ingest reads this flag inside its one context query (no round trip of its own): only a
+    tenant with a hard quota pays for the enforcement step.
+    """
+    return f"EXISTS (SELECT 1 FROM {Quota._meta.db_table} WHERE tenant_id = {tenant_param} AND enforcement = 'hard')"

@@ -24,6 +24,15 @@ def alert_list(*, tenant_id: str, status: str | None = None) -> QuerySet:
     return qs.order_by("-created_at", "-id")
 
 
+def alert_exists_sql(*, tenant_param: str) -> str:
+    """Return an SQL boolean expression: whether the tenant bound to `tenant_param` has any alert.
+
+    The usage ingest reads this flag inside its one context query (no round trip of its own): only a
+    tenant with alerts has them evaluated after new usage.
+    """
+    return f"EXISTS (SELECT 1 FROM {Alert._meta.db_table} WHERE tenant_id = {tenant_param})"
+
+
 class AlertMeasures:
     """The measures of one tenant's current period, each computed at most once per evaluation."""
 
