@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.demo.clock import clock
+from billing.demo.cloud import seed_cloud_tenant
 from billing.demo.replay import Replay, start_of, subscribe
 from billing.demo.tenants import (
     ADMIN_PASSWORD,
@@ -219,6 +220,8 @@ def demo_seed(*, progress=None, now: datetime | None = None) -> dict:
             f"history of {len(replay.subs)} tenants: {events} usage events, {c['invoices']} invoices "
             f"({c['paid']} paid, {c['void']} void), {c['credits']} credit grants"
         )
+    if seed_cloud_tenant(now):
+        done("cloud tenant 'stratos': GB-month storage, CPU/GPU hours, negotiated prices, a setup fee, a minimum")
     done(f"quotas: {_seed_quotas()} new")
     done(f"alerts: {_seed_alerts()} new")
     return {
