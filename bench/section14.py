@@ -1,0 +1,184 @@
+"""Benchmark: preview and usage summary with section 14's pricing on a tenant with 10 million events.
+
+The tenant holds the big bench tenant's month of events (`ensure_big_tenant`) plus level readings
+of a `weighted_sum` metric (20 buckets every 6 hours) and compute hours split CPU/GPU by a charge
+filter (50 VMs every hour), on its own plan "pro-s14" = Pro + those two charges. Targets (issue 16):
+preview p99 ≤ 30 ms, summary p99 ≤ 20 ms. Its own tenant and plan, so the other benches' figures
+are untouched.
+
+    .venv/bin/python bench/section14.py [--quick] [--events N] [--requests N] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    ROOT,
+    Client,
+    Server,
+    _manage,
+    bench_db,
+    connect,
+    ensure_big_tenant,
+    latency,
+    latency_cli,
+    month_bounds,
+    say,
+    token,
+)
+
+TENANT = "bench-s14"
+PLAN = "pro-s14"
+PREVIEW_P99_MS, SUMMARY_P99_MS = 30.0, 20.0
+EXTRA_METRICS = [
+    {"code": "storage_gb_month", "name": "Object storage", "unit": "GB-month", "aggregation": "weighted_sum"},
+    {"code": "compute_hours", "name": "Compute", "unit": "hour", "aggregation": "sum"},
+]
+EXTRA_CHARGES = [
+    {"metric": "storage_gb_month", "model": "per_unit", "unit_price": "0.023"},
+    {
+        "metric": "compute_hours",
+        "model": "per_unit",
+        "unit_price": "0.08",
+        "filters": [{"name": "GPU", "properties": {"type": ["gpu"]}, "model": "per_unit", "unit_price": "2.40"}],
+    },
+]
+
+
+def load_plan() -> None:
+    """Load plan pro-s14: the demo catalog's Pro plus a weighted_sum charge and a filtered charge."""
+    catalog = json.loads((ROOT / "billing" / "fixtures" / "demo_catalog.json").read_text())
+    pro = next(p for p in catalog["plans"] if p["id"] == "pro")
+    plan = {**pro, "id": PLAN, "name": "Pro (section 14 bench)", "trial_days": 0}
+    plan["charges"] = [*pro["charges"], *EXTRA_CHARGES]
+    data = {"metrics": [*catalog["metrics"], *EXTRA_METRICS], "plans": [plan]}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(data, f)
+    _manage(["load_catalog", f.name])
+
+
+def load_section14_usage(tenant_id: str) -> int:
+    """Return the section 14 events of the month after (re)loading them with their rollups."""
+    start, _ = month_bounds()
+    with connect() as conn:
+        for table in ("billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
+            conn.execute(
+                f"DELETE FROM {table} WHERE tenant_id = %s AND metric_id IN ('storage_gb_month', 'compute_hours')",
+                [tenant_id],
+            )
+        conn.execute(
+            """
+            INSERT INTO billing_usageevent (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id,
+                                            cost_center, properties, received_at)
+            SELECT %(t)s, 'lvl-' || b || '-' || h, 'storage_gb_month', 100 + b * 10 + h %% 7,
+                   %(start)s + h * interval '6 hours', 'bkt-' || b, '', '{}'::jsonb, now()
+            FROM generate_series(0, 19) b, generate_series(0, 200) h
+            WHERE %(start)s + h * interval '6 hours' < now() - interval '1 minute'
+            UNION ALL
+            SELECT %(t)s, 'cpu-' || v || '-' || h, 'compute_hours', 1, %(start)s + h * interval '1 hour',
+                   'vm-' || v, '', jsonb_build_object('type', CASE WHEN v %% 5 = 0 THEN 'gpu' ELSE 'cpu' END), now()
+            FROM generate_series(0, 49) v, generate_series(0, 800) h
+            WHERE %(start)s + h * interval '1 hour' < now() - interval '1 minute'
+            """,
+            {"t": tenant_id, "start": start},
+        )
+        conn.execute(
+            """
+            INSERT INTO billing_usagerollup (tenant_id, metric_id, hour, resource_id, cost_center,
+                                             quantity_sum, quantity_max, event_count)
+            SELECT tenant_id, metric_id, date_trunc('hour', "timestamp", 'UTC'), resource_id, cost_center,
+                   sum(quantity), max(quantity), count(*)
+            FROM billing_usageevent WHERE tenant_id = %s AND metric_id IN ('storage_gb_month', 'compute_hours')
+            GROUP BY 1, 2, 3, 4, 5
+            """,
+            [tenant_id],
+        )
+        conn.execute(
+            """
+            INSERT INTO billing_usagehourly (tenant_id, metric_id, hour, quantity_sum, quantity_max, event_count)
+            SELECT tenant_id, metric_id, hour, sum(quantity_sum), max(quantity_max), sum(event_count)
+            FROM billing_usagerollup WHERE tenant_id = %s AND metric_id IN ('storage_gb_month', 'compute_hours')
+            GROUP BY 1, 2, 3
+            """,
+            [tenant_id],
+        )
+        conn.execute("ANALYZE billing_usageevent")
+        return conn.execute(
+            "SELECT count(*) FROM billing_usageevent WHERE tenant_id = %s "
+            "AND metric_id IN ('storage_gb_month', 'compute_hours')",
+            [tenant_id],
+        ).fetchone()[0]
+
+
+def ensure_subscription(port: int, headers: dict, tenant_id: str) -> dict:
+    """Return the tenant's live subscription on pro-s14, anchored on the 1st of this month."""
+    client = Client(port, headers)
+    try:
+        status, body = client.request("GET", f"/api/v1/billing/tenants/{tenant_id}/subscription")
+        if status == 200:
+            return json.loads(body)
+        start, _ = month_bounds()
+        payload = {"plan_id": PLAN, "trial_days": 0, "start_date": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        status, body = client.request(
+            "POST", f"/api/v1/billing/tenants/{tenant_id}/subscriptions", json.dumps(payload).encode()
+        )
+        if status != 201:
+            raise RuntimeError(f"creating the subscription answered {status}: {body[:500]!r}")
+        return json.loads(body)
+    finally:
+        client.close()
+
+
+def main(
+    quick: bool = False,
+    *,
+    events: int | None = None,
+    requests: int | None = None,
+    seconds: float = 60.0,
+    tenant: str = TENANT,
+) -> dict:
+    """Run the benchmark and return its figures (p50/p99 in ms, targets met or not)."""
+    n_events = events or (1_000_000 if quick else 10_000_000)
+    n_requests = requests or (100 if quick else 400)
+    bench_db()
+    load_plan()
+    facts = ensure_big_tenant(tenant, n_events=n_events)
+    extra = load_section14_usage(tenant)
+    headers = {"Authorization": f"Bearer {token('finance')}"}
+    results = {}
+    with Server(workers=2) as server:
+        sub = ensure_subscription(server.port, headers, tenant)
+        say(f"tenant {tenant}: {facts['events']:,} events + {extra:,} section 14 events, plan {sub['plan_id']}")
+        for name, path in (
+            ("preview", f"/api/v1/billing/tenants/{tenant}/billing/preview"),
+            ("summary", f"/api/v1/billing/tenants/{tenant}/usage/summary"),
+        ):
+            client = Client(server.port, headers)
+            status, body = client.request("GET", path)
+            client.close()
+            if status != 200:
+                raise RuntimeError(f"{name} answered {status}: {body[:500]!r}")
+            r = latency(path, port=server.port, headers=headers, n=n_requests, max_seconds=seconds, warmup=10)
+            say(f"{name:8s} {r.line()}")
+            results[name] = {"p50_ms": round(r.p50_ms, 2), "p99_ms": round(r.p99_ms, 2), "errors": r.errors}
+    met = results["preview"]["p99_ms"] <= PREVIEW_P99_MS and results["summary"]["p99_ms"] <= SUMMARY_P99_MS
+    say(
+        f"preview p99 {results['preview']['p99_ms']:.1f} ms (≤ {PREVIEW_P99_MS:.0f}), summary p99 "
+        f"{results['summary']['p99_ms']:.1f} ms (≤ {SUMMARY_P99_MS:.0f}): {'met' if met else 'NOT met'}"
+    )
+    return {"events": facts["events"], **results, "met": met}
+
+
+def cli() -> int:
+    return latency_cli(main, __doc__.splitlines()[0], TENANT)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
