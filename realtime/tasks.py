@@ -23,12 +23,14 @@ def alerts_evaluate(tenant_id: str) -> int:
 
 @shared_task(name="realtime.tasks.alerts_evaluate_all", ignore_result=True)
 def alerts_evaluate_all() -> int:
-    """Queue an evaluation of every tenant with alerts (base accrues with time; periods roll over)."""
+    """Queue an evaluation of every tenant with alerts (base accrues with time; periods roll over), and
+    the webhook deliveries a broker outage left unqueued; return how many tenants."""
     from realtime.models import Alert
 
     tenant_ids = list(Alert.objects.order_by().values_list("tenant_id", flat=True).distinct())
     for tenant_id in tenant_ids:
         services.alerts_schedule_evaluation(tenant_id=tenant_id)
+    services.alert_deliveries_requeue(now=timezone.now())
     return len(tenant_ids)
 
 

@@ -7,14 +7,11 @@ never lost: it starts due retries (claimed once, whoever else runs it), resumes 
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 from django.dispatch import receiver
 
 from billing.signals import invoice_finalized
-
-logger = logging.getLogger(__name__)
+from billing_project.dispatch import enqueue
 
 
 @shared_task(name="billing.tasks.invoice_collect", acks_late=True)
@@ -44,10 +41,7 @@ def payments_sweep() -> dict:
 
 @receiver(invoice_finalized, dispatch_uid="billing.payments.collect_on_finalize")
 def _collect_on_finalize(sender, invoice_id, **kwargs) -> None:
-    """Queue the automatic charge of a freshly finalized invoice (the signal is sent after commit)."""
-    try:
-        invoice_collect.delay(str(invoice_id))
-    except Exception:  # noqa: BLE001 - a down broker must not fail a committed finalize; the sweeper charges it
-        logger.warning(
-            "Could not queue the automatic charge of invoice %s; the sweeper will.", invoice_id, exc_info=True
-        )
+    """Queue the automatic charge of a freshly finalized invoice (the signal is sent after commit).
+
+    If the broker cannot take it, the payments sweeper charges the invoice later."""
+    enqueue(invoice_collect, str(invoice_id))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -206,6 +206,18 @@ def _queue_delivery(delivery_id: int) -> None:
     """Queue the webhook POST of one delivery; never fails the evaluation that triggered it (a broker
     outage is logged by enqueue and leaves the delivery row undelivered)."""
     job_queue(DELIVERY_JOB, delivery_id=delivery_id)
+
+
+#: A delivery not attempted this long after it was created was never queued (broker down) or was lost.
+UNSENT_DELIVERY_AGE = timedelta(minutes=10)
+
+
+def alert_deliveries_requeue(*, now: datetime) -> int:
+    """Queue again the deliveries never attempted `UNSENT_DELIVERY_AGE` after creation; return how many."""
+    stale = AlertDelivery.objects.filter(
+        delivered_at__isnull=True, attempts=0, created_at__lt=now - UNSENT_DELIVERY_AGE
+    ).order_by("pk")
+    return sum(bool(job_queue(DELIVERY_JOB, delivery_id=pk)) for pk in stale.values_list("pk", flat=True)[:500])
 
 
 def webhook_signature(*, body: bytes, timestamp: int, secret: str | None = None) -> str:

@@ -398,3 +398,25 @@ def test_the_periodic_task_queues_one_evaluation_per_tenant_with_alerts(acme_sub
     assert sorted(queued) == ["acme", "globex"]
     alert_services.alerts_evaluation_started(tenant_id="acme")
     alert_services.alerts_evaluation_started(tenant_id="globex")
+
+
+@pytest.mark.django_db
+def test_the_periodic_task_queues_again_the_deliveries_a_broker_outage_left_unsent(acme_sub, monkeypatch):
+    """Issue 12, defect 4: a delivery that could not be queued is late, not lost."""
+    from realtime import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.alert_delivery_send, "apply_async", lambda **kw: queued.append(kw["args"][0]))
+    alert = Alert.objects.create(
+        tenant_id="acme", type="cost_threshold", threshold=Decimal(1), webhook_url="http://127.0.0.1:9/hook"
+    )
+    lost = AlertDelivery.objects.create(alert=alert, payload={"id": "lost"})
+    fresh = AlertDelivery.objects.create(alert=alert, payload={"id": "fresh"})  # may still be in the broker
+    tried = AlertDelivery.objects.create(alert=alert, payload={"id": "tried"}, attempts=1)  # its task retries
+    old = timezone.now() - timedelta(minutes=11)
+    AlertDelivery.objects.filter(pk__in=[lost.pk, tried.pk]).update(created_at=old)
+    monkeypatch.setattr(tasks.alerts_evaluate, "apply_async", lambda **kw: None)
+    tasks.alerts_evaluate_all()
+    assert queued == [lost.pk]
+    assert fresh.pk not in queued
+    alert_services.alerts_evaluation_started(tenant_id="acme")
