@@ -11,22 +11,27 @@ The top tenants then get a real `preview_bill`, whose usage lines are what the t
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, Sum
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 
-from billing.models import Invoice, Plan, Subscription, UsageEvent, UsageHourly
+from billing.models import Invoice, Plan, Subscription
 from billing.pricing import add_months, period_index, period_seconds, period_start_n, price_charge
 from billing.selectors.calculation import charge_spec, preview_bill, subscription_segments
-from billing.selectors.charge_usage import line_series, needs_own_read
 from billing.selectors.terms import plan_terms
+from billing.selectors.usage import (
+    line_series,
+    needs_own_read,
+    usage_busiest_tenants,
+    usage_hourly_rows,
+    usage_segment,
+    usage_unique_firsts,
+)
 
 UTC = UTC
 HOUR = timedelta(hours=1)
@@ -186,90 +191,6 @@ def receivables(*, now: datetime) -> tuple[dict[str, CurrencyAmount], dict[str, 
 # --- Usage cost ------------------------------------------------------------------------------------
 
 
-def _floor_hour(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
-
-
-def _ceil_hour(at: datetime) -> datetime:
-    floor = _floor_hour(at)
-    return floor if floor == at else floor + HOUR
-
-
-class _Accumulator:
-    """Usage of one metric over a segment, answerable as "quantity up to instant t" without queries.
-
-    Items are (instant by which they are complete, sum, max, count): an hourly rollup row is complete
-    at its hour's end, a raw edge event at its own timestamp (counted when strictly before t).
-    """
-
-    def __init__(self, aggregation: str):
-        self.aggregation = aggregation
-        self.items: list[tuple[datetime, bool, Decimal, Decimal, int]] = []
-        self.firsts: list[datetime] = []  # unique_count: when each distinct value first appeared
-
-    def quantities_at(self, instants: list[datetime]) -> list[Decimal]:
-        """Return the aggregated quantity over the segment's usage before each of ``instants`` (sorted)."""
-        if self.aggregation == "unique_count":
-            firsts = sorted(self.firsts)
-            return [Decimal(bisect.bisect_left(firsts, t)) for t in instants]
-        items = sorted(self.items, key=lambda i: i[0])
-        out, i, total, biggest, count = [], 0, Decimal(0), Decimal(0), 0
-        for t in instants:
-            while i < len(items):
-                at, raw, s, mx, n = items[i]
-                if at < t or (not raw and at == t):
-                    total, biggest, count = total + s, max(biggest, mx), count + n
-                    i += 1
-                else:
-                    break
-            out.append({"sum": total, "max": biggest, "count": Decimal(count)}[self.aggregation])
-        return out
-
-
-def _segment_usage(tenant_id: str, segment, metrics: dict[str, str], hourly: list[tuple]) -> dict[str, _Accumulator]:
-    """Return {metric: _Accumulator} of the segment's usage window from preloaded hourly rows + edge events."""
-    start, end = segment.usage_start, segment.usage_end
-    acc = {code: _Accumulator(agg) for code, agg in metrics.items()}
-    if end <= start:
-        return acc
-    whole_start, whole_end = _ceil_hour(start), _floor_hour(end)
-    if whole_start >= whole_end:  # inside one hour: raw events only
-        whole_start = whole_end
-        edges = [(start, end)]
-    else:
-        edges = [r for r in ((start, whole_start), (whole_end, end)) if r[0] < r[1]]
-    for metric_id, hour, s, mx, n in hourly:
-        if metric_id in acc and whole_start <= hour < whole_end:
-            acc[metric_id].items.append((hour + HOUR, False, s, mx, n))
-    plain = [c for c, agg in metrics.items() if agg != "unique_count"]
-    if plain and edges:
-        edge_q = Q()
-        for lo, hi in edges:
-            edge_q |= Q(timestamp__gte=lo, timestamp__lt=hi)
-        rows = UsageEvent.objects.filter(edge_q, tenant_id=tenant_id, metric_id__in=plain).values_list(
-            "metric_id", "timestamp", "quantity"
-        )
-        for metric_id, ts, q in rows:
-            acc[metric_id].items.append((ts, True, q, q, 1))
-    return acc
-
-
-def _unique_firsts(tenant_id: str, segment, metric_id: str, field_name: str) -> list[datetime]:
-    """Return when each distinct value of a unique_count metric first appeared in the segment."""
-    return list(
-        UsageEvent.objects.filter(
-            tenant_id=tenant_id,
-            metric_id=metric_id,
-            timestamp__gte=segment.usage_start,
-            timestamp__lt=segment.usage_end,
-        )
-        .annotate(value=KeyTextTransform(field_name, "properties"))
-        .values("value")
-        .annotate(first=Min("timestamp"))
-        .values_list("first", flat=True)
-    )
-
-
 def _periods_overlapping(
     sub: Subscription, interval: str, lo: datetime, hi: datetime
 ) -> list[tuple[datetime, datetime]]:
@@ -312,11 +233,7 @@ def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: dat
     hourly: list[tuple] = []
     if codes and windows:
         lo, hi = min(w[0] for w in windows), max(w[1] for w in windows)
-        hourly = list(
-            UsageHourly.objects.filter(
-                tenant_id=sub.tenant_id, metric_id__in=codes, hour__gte=_ceil_hour(lo), hour__lt=_floor_hour(hi)
-            ).values_list("metric_id", "hour", "quantity_sum", "quantity_max", "event_count")
-        )
+        hourly = usage_hourly_rows(tenant_id=sub.tenant_id, codes=codes, lo=lo, hi=hi)
     days: dict[date, Decimal] = defaultdict(Decimal)
     current = Decimal(0)
     for ps, pe, segs in plan_segments:
@@ -338,10 +255,12 @@ def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: dat
             for k, amount in enumerate(_special_amounts(sub, seg, special, points, ps, pe)):
                 cumulative[k] += amount
             metrics = {c.metric_id: c.metric.aggregation for c in charges}
-            acc = _segment_usage(sub.tenant_id, seg, metrics, hourly)
+            acc = usage_segment(tenant_id=sub.tenant_id, segment=seg, metrics=metrics, hourly=hourly)
             for c in charges:
                 if c.metric.aggregation == "unique_count" and seg.usage_start < seg.usage_end:
-                    acc[c.metric_id].firsts = _unique_firsts(sub.tenant_id, seg, c.metric_id, c.metric.field)
+                    acc[c.metric_id].firsts = usage_unique_firsts(
+                        tenant_id=sub.tenant_id, segment=seg, metric_id=c.metric_id, field_name=c.metric.field
+                    )
             clipped = [
                 min(max(t, seg.usage_start), seg.usage_end) if seg.usage_start < seg.usage_end else seg.usage_start
                 for t in points
@@ -392,14 +311,7 @@ def usage_this_month(*, now: datetime, limit: int = MAX_USAGE_SUBSCRIPTIONS) -> 
     start = month_start(now)
     live = Subscription.objects.exclude(status=Subscription.Status.CANCELED).filter(started_at__lt=now)
     # A period overlapping this month can start up to a year earlier (yearly plans).
-    busy = (
-        UsageHourly.objects.filter(
-            hour__gte=add_months(start, -12), hour__lt=now, tenant_id__in=live.values("tenant_id")
-        )
-        .values("tenant_id")
-        .annotate(n=Sum("event_count"))
-        .order_by("-n", "tenant_id")
-    )
+    busy = usage_busiest_tenants(tenant_ids=live.values("tenant_id"), start=add_months(start, -12), end=now)
     live_with_usage = busy.count()
     tenant_ids = [r["tenant_id"] for r in busy[:limit]]
     subs = list(

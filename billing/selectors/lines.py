@@ -24,9 +24,8 @@ from billing.pricing import (
     scale_for_estimate,
     seconds_between,
 )
-from billing.selectors.charge_usage import charge_quantities, needs_own_read
 from billing.selectors.terms import PricedCharge, Terms
-from billing.selectors.usage import MetricUsage, usage_by_metric
+from billing.selectors.usage import MetricUsage, charge_quantities, needs_own_read, usage_by_metric
 from billing_project.money import EXACT_CONTEXT
 
 QUANTITY_PLACES = Decimal("1E-12")

@@ -1,0 +1,57 @@
+"""The one reader of the usage tables (UsageEvent, UsageRollup, UsageHourly); every app calls these.
+
+windows.py    how a window [start, end) is read exactly: whole hours from rollups, edges from raw events
+totals.py     usage_by_metric: each metric's quantity over a window (invoices, preview, quotas, alerts)
+summary.py    usage_grouped: per day, hour, resource or cost center (GET /usage/summary)
+dimensions.py dimension_quantities: per resource or cost center (real-time cost by resource)
+hourly.py     hourly_quantities: added per hour (real-time cost timeline)
+daily.py      a subscription's usage "up to instant t" (the dashboard's day-by-day usage cost)
+charges.py    filtered charges and latest/weighted_sum metrics, per line, key or edge (section 14)
+"""
+
+from billing.selectors.usage.charges import (
+    LEVEL_AGGREGATIONS,
+    charge_quantities,
+    level_events,
+    level_groups,
+    line_quantities_by,
+    line_series,
+    metric_charge,
+    needs_own_read,
+)
+from billing.selectors.usage.daily import (
+    UsageAccumulator,
+    usage_busiest_tenants,
+    usage_hourly_rows,
+    usage_segment,
+    usage_unique_firsts,
+)
+from billing.selectors.usage.dimensions import DIMENSIONS, dimension_quantities
+from billing.selectors.usage.hourly import hourly_quantities
+from billing.selectors.usage.summary import GROUP_BY, GroupUsage, usage_default_range, usage_grouped
+from billing.selectors.usage.totals import MetricUsage, usage_by_metric
+
+__all__ = [
+    "DIMENSIONS",
+    "LEVEL_AGGREGATIONS",
+    "level_events",
+    "level_groups",
+    "line_quantities_by",
+    "line_series",
+    "metric_charge",
+    "GROUP_BY",
+    "GroupUsage",
+    "MetricUsage",
+    "UsageAccumulator",
+    "charge_quantities",
+    "dimension_quantities",
+    "hourly_quantities",
+    "needs_own_read",
+    "usage_busiest_tenants",
+    "usage_by_metric",
+    "usage_default_range",
+    "usage_grouped",
+    "usage_hourly_rows",
+    "usage_segment",
+    "usage_unique_firsts",
+]
