@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from billing.pricing.money import EXACT_CONTEXT
-from billing.pricing.proration import seconds_between
 
 ZERO = Decimal(0)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 QUANTITY_PLACES = Decimal("1E-12")
 
 
@@ -44,6 +44,12 @@ class Level:
     key: Hashable = None
 
 
+def _micros(moment: datetime) -> int:
+    """Return ``moment`` as whole microseconds since the epoch (exact integer arithmetic)."""
+    delta = moment - EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def level_integrals(
     *, start: datetime, end: datetime, carry: Mapping[str, Level], readings: Sequence[Reading]
 ) -> dict[tuple[str, Hashable], Decimal]:
@@ -52,25 +58,26 @@ def level_integrals(
     ``carry`` holds each resource's level at ``start``; ``readings`` are the readings inside the
     window in order (timestamp, then arrival). Pieces of zero length or level are left out.
     """
-    levels: dict[str, tuple[Level, datetime]] = {r: (lv, start) for r, lv in carry.items()}
-    out: dict[tuple[str, Hashable], Decimal] = {}
-
-    def close(resource: str, until: datetime) -> None:
-        level, since = levels[resource]
-        if level.quantity and until > since:
-            slot = (resource, level.key)
-            out[slot] = out.get(slot, ZERO) + level.quantity * seconds_between(since, until)
-
+    # NOTE: time is kept as integer microseconds and each piece as level × microseconds (a Decimal
+    # times an int, exact); the sum is scaled to seconds once at the end. A few µs per reading.
+    lo, hi = _micros(start), _micros(end)
+    levels: dict[str, tuple[Decimal, Hashable, int]] = {r: (lv.quantity, lv.key, lo) for r, lv in carry.items()}
+    sums: dict[tuple[str, Hashable], Decimal] = {}
     with localcontext(EXACT_CONTEXT):
         for reading in readings:
-            if not start <= reading.at < end:
+            at = _micros(reading.at)
+            if not lo <= at < hi:
                 raise ValueError("a reading lies outside the window")
-            if reading.resource_id in levels:
-                close(reading.resource_id, reading.at)
-            levels[reading.resource_id] = (Level(reading.quantity, reading.key), reading.at)
-        for resource in levels:
-            close(resource, end)
-    return out
+            held = levels.get(reading.resource_id)
+            if held is not None and held[0] and at > held[2]:
+                slot = (reading.resource_id, held[1])
+                sums[slot] = sums.get(slot, ZERO) + held[0] * (at - held[2])
+            levels[reading.resource_id] = (reading.quantity, reading.key, at)
+        for resource, (quantity, key, since) in levels.items():
+            if quantity and hi > since:
+                slot = (resource, key)
+                sums[slot] = sums.get(slot, ZERO) + quantity * (hi - since)
+        return {slot: value.scaleb(-6) for slot, value in sums.items()}
 
 
 def levels_after(carry: Mapping[str, Level], readings: Sequence[Reading]) -> dict[str, Level]:
