@@ -43,16 +43,25 @@ def terms_save_formset(request, subscription, formset) -> bool:
         for obj in formset.deleted_objects:
             if isinstance(obj, OneOffCharge):
                 one_off_charge_delete(charge=obj)
+        saved: list = []
         for obj in formset.new_objects:
             if isinstance(obj, OneOffCharge):
-                one_off_charge_create(
-                    subscription=subscription,
-                    description=obj.description,
-                    quantity=obj.quantity,
-                    unit_price=obj.unit_price,
+                saved.append(
+                    one_off_charge_create(
+                        subscription=subscription,
+                        description=obj.description,
+                        quantity=obj.quantity,
+                        unit_price=obj.unit_price,
+                    )
                 )
             else:
-                price_override_set(subscription=subscription, base_price=obj.base_price, charges=obj.charges or None)
+                saved.append(
+                    price_override_set(
+                        subscription=subscription, base_price=obj.base_price, charges=obj.charges or None
+                    )
+                )
+        formset.new_objects = saved  # the admin's change message names what the services stored
     except APIException as exc:
         messages.error(request, f"Not saved: {exc.detail}")
+        formset.new_objects, formset.deleted_objects = [], []
     return True

@@ -55,4 +55,5 @@ class PriceOverride(models.Model):
         ordering = ["started_at", "id"]
 
     def __str__(self) -> str:
-        return f"Override of {self.plan_id} from {self.started_at:%Y-%m-%d %H:%M}"
+        since = f" from {self.started_at:%Y-%m-%d %H:%M}" if self.started_at else ""
+        return f"Override of {self.plan_id or 'the plan'}{since}"
