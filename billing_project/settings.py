@@ -177,7 +177,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["billing_project.permissions.RolePermission"],
     "DEFAULT_PAGINATION_CLASS": "billing_project.pagination.LimitOffsetPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "billing_project.schema.BillingAutoSchema",
     "EXCEPTION_HANDLER": "billing_project.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing_project.parsers.JSONParser"],
@@ -212,6 +212,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "billing_project.schema.register_error_component",
     ],
     "DISABLE_ERRORS_AND_WARNINGS": True,
 }

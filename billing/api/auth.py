@@ -30,11 +30,13 @@ class TokenView(TokenObtainPairView):
     serializer_class = RoleTokenObtainPairSerializer
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    schema_error_statuses = (401, 429)
 
 
 class RefreshView(TokenRefreshView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    schema_error_statuses = (401,)
 
 
 urlpatterns = [

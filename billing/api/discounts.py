@@ -46,7 +46,7 @@ class CreditGrantRequestSerializer(serializers.Serializer):
 class CreditGrantSerializer(serializers.ModelSerializer):
     amount = MoneyField()
     remaining = MoneyField()
-    expires_at = InstantField(read_only=True)
+    expires_at = InstantField(read_only=True, allow_null=True)
     created_at = InstantField(read_only=True)
 
     class Meta:

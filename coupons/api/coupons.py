@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.db.models.functions import Lower
 from django.urls import path
 from django_filters import rest_framework as filters
@@ -20,7 +21,7 @@ from billing_project.money import fmt
 from billing_project.permissions import ensure_body_tenant_access, ensure_tenant_access
 from coupons.models import Coupon, CouponRedemption
 from coupons.selectors.coupons import coupon_list
-from coupons.services.coupons import coupon_create, coupon_deactivate
+from coupons.services.coupons import CODE_RE, coupon_create, coupon_deactivate
 from coupons.services.redemptions import coupon_redeem, coupon_validate
 
 DURATION_CHOICES = Coupon.Duration.choices
@@ -44,7 +45,7 @@ class CouponSerializer(serializers.ModelSerializer):
     percent_off = serializers.SerializerMethodField()
     amount_off = serializers.SerializerMethodField()
     currency = serializers.SerializerMethodField()
-    redeem_by = InstantField(read_only=True)
+    redeem_by = InstantField(read_only=True, allow_null=True)
     created_at = InstantField(read_only=True)
     applies_to_plans = serializers.ListField(child=serializers.CharField(), read_only=True)
 
@@ -79,7 +80,11 @@ class CouponSerializer(serializers.ModelSerializer):
 
 
 class CouponCreateSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=200, trim_whitespace=False)
+    code = serializers.CharField(
+        max_length=64,
+        trim_whitespace=False,
+        validators=[RegexValidator(CODE_RE, "A code is 3–64 characters of A–Z, a–z, 0–9, '_' and '-'.", "invalid")],
+    )
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     percent_off = _decimal_input()
     amount_off = _decimal_input()
