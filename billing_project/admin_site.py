@@ -32,6 +32,16 @@ class BillingAdminSite(AdminSite):
             return urls
         return [path("dashboard/", self.admin_view(self._dashboard_view), name="dashboard"), *urls]
 
+    def login(self, request, extra_context=None):
+        """Return the login page, or 429 once this username has failed too often from this address."""
+        from billing_project import login_throttle
+
+        if request.method == "POST":
+            wait = login_throttle.retry_after(request.POST.get("username", ""), login_throttle.client_ip(request))
+            if wait:
+                return login_throttle.locked_out_response(wait)
+        return super().login(request, extra_context)
+
     def index(self, request, extra_context=None):
         """Return the index with the dashboard (cards, charts, top tenants) above the app list."""
         dashboard = self._dashboard_context() if self._dashboard_context is not None else {}

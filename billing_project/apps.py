@@ -13,5 +13,6 @@ class PlumbingConfig(AppConfig):
         from billing_project import (
             celery,  # noqa: F401
             checks,  # noqa: F401  (deploy checks)
+            login_throttle,  # noqa: F401  (the login-failure signal receivers)
             schema,  # noqa: F401  (the JWT scheme in /api/schema)
         )

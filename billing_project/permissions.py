@@ -71,3 +71,13 @@ def ensure_body_tenant_access(request) -> None:
     tenant_id = data.get("tenant_id") if isinstance(data, dict) else None
     if tenant_id is not None:
         ensure_tenant_access(request, str(tenant_id))
+
+
+class DocsAccess(permissions.BasePermission):
+    """/api/schema and /api/docs behind auth (API_DOCS_REQUIRE_AUTH): any valid token, or a staff session."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if user is None or not getattr(user, "is_authenticated", False):
+            raise exceptions.NotAuthenticated()
+        return bool(getattr(user, "role", None) or getattr(user, "is_staff", False))

@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "billing_project.csp.ContentSecurityPolicyMiddleware",
     "billing_project.idempotency.IdempotencyMiddleware",
 ]
 if METRICS_ENABLED:
@@ -196,13 +197,26 @@ DRF_STANDARDIZED_ERRORS = {
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
 }
 
+API_DOCS_REQUIRE_AUTH = env_bool("API_DOCS_REQUIRE_AUTH", False)
+# Login throttling (admin and POST /api/v1/auth/token): this many failures per (username, IP) lock
+# the pair out for LOGIN_LOCKOUT_SECONDS (429 with Retry-After).
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900"))
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Billing Service API",
     "DESCRIPTION": "Meters usage, prices it, bills it and collects payment. See shared/spec/API.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
+    # API_DOCS_REQUIRE_AUTH=1: /api/schema and /api/docs need a bearer token or a staff admin session.
+    "SERVE_PERMISSIONS": [
+        "billing_project.permissions.DocsAccess" if API_DOCS_REQUIRE_AUTH else "rest_framework.permissions.AllowAny"
+    ],
+    "SERVE_AUTHENTICATION": (
+        ["billing_project.auth.JWTAuthentication", "rest_framework.authentication.SessionAuthentication"]
+        if API_DOCS_REQUIRE_AUTH
+        else []
+    ),
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",

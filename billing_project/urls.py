@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from billing_project.observability.views import metrics_view
 from billing_project.views import HealthView, LiveView, ReadyView
@@ -14,7 +14,7 @@ urlpatterns = [
     path("health/ready", ReadyView.as_view(), name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),  # no inline script (CSP)
     path("api/v1/auth/", include("billing.api.auth")),
     path("api/v1/billing/", include("billing.api.urls")),
     path("api/v1/billing/", include("coupons.api.urls")),

@@ -9,6 +9,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from billing_project import login_throttle
+
 
 class RoleTokenObtainPairSerializer(TokenObtainPairSerializer):
     @classmethod
@@ -31,6 +33,17 @@ class TokenView(TokenObtainPairView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     schema_error_statuses = (401, 429)
+
+    def post(self, request, *args, **kwargs):
+        """Return the token pair, or 429 once this username has failed too often from this address."""
+        username = str(request.data.get("username", "")) if isinstance(request.data, dict) else ""
+        ip = login_throttle.client_ip(request)
+        wait = login_throttle.retry_after(username, ip)
+        if wait:
+            raise exceptions.Throttled(wait=wait, detail="Too many failed logins for this user from this address.")
+        response = super().post(request, *args, **kwargs)
+        login_throttle.reset(username, ip)
+        return response
 
 
 class RefreshView(TokenRefreshView):

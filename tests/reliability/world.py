@@ -14,6 +14,7 @@ from django.db import connection
 from tests.conftest import BASE, make_client
 
 OWNER, OTHER = "acme", "globex"
+ROW_DIGEST = """SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM "{table}" t"""
 
 
 def _post(client, path: str, body: dict) -> dict:
@@ -79,6 +80,6 @@ def table_fingerprint() -> dict[str, tuple]:
         for table in sorted(connection.introspection.table_names()):
             if table.startswith(("django_session", "django_admin_log")):
                 continue
-            cur.execute(f'SELECT count(*), md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) FROM "{table}" t')
+            cur.execute(ROW_DIGEST.format(table=table))
             result[table] = cur.fetchone()
     return result
