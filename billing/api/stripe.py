@@ -91,7 +91,7 @@ class CheckoutView(APIView):
     """Create a Checkout Session: save a payment method (setup) or pay an open invoice (payment)."""
 
     allowed_roles = {"finance", "tenant"}
-    schema_error_statuses = (502,)  # payment_provider_error
+    schema_error_statuses = (404, 502)  # a tenant or invoice named in the body; payment_provider_error
 
     @extend_schema(request=CheckoutRequestSerializer, responses={201: CheckoutSessionSerializer})
     def post(self, request):
@@ -119,7 +119,7 @@ class PortalView(APIView):
     """Create a Stripe customer-portal session for the tenant."""
 
     allowed_roles = {"finance", "tenant"}
-    schema_error_statuses = (502,)  # payment_provider_error
+    schema_error_statuses = (404, 502)  # a tenant or invoice named in the body; payment_provider_error
 
     @extend_schema(request=PortalRequestSerializer, responses={201: PortalSessionSerializer})
     def post(self, request):
@@ -135,7 +135,7 @@ class InvoicePaymentIntentView(APIView):
     """Create (or return the live) PaymentIntent for an open invoice with an amount due."""
 
     allowed_roles = {"finance", "tenant"}
-    schema_error_statuses = (502,)  # payment_provider_error
+    schema_error_statuses = (404, 502)  # a tenant or invoice named in the body; payment_provider_error
 
     @extend_schema(request=None, responses={201: PaymentIntentSerializer})
     def post(self, request, invoice_id):
