@@ -12,6 +12,7 @@ documented as allowed (`allowEmptyValue`), because it is read as absent.
 
 from __future__ import annotations
 
+from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
@@ -89,6 +90,8 @@ class BillingAutoSchema(AutoSchema):
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "response" and field.read_only and model_field_is_nullable(field):
+            schema["nullable"] = True  # a nullable column reads as null, whatever the field declares
         if isinstance(field, serializers.DecimalField) and schema.get("format") == "decimal":
             schema["pattern"] = decimal_pattern(field)
             if field.allow_null and direction == "request":  # DRF reads "" as null for these
@@ -120,6 +123,17 @@ class BillingAutoSchema(AutoSchema):
             statuses.add(409)
         statuses |= set(getattr(self.view, "schema_error_statuses", ()))
         return sorted(statuses)
+
+
+def model_field_is_nullable(field) -> bool:
+    """Return whether a serializer field reads a nullable model column (`null=True`)."""
+    model = getattr(getattr(getattr(field, "parent", None), "Meta", None), "model", None)
+    if model is None or not field.source or "." in field.source or field.source == "*":
+        return False
+    try:
+        return bool(model._meta.get_field(field.source).null)
+    except FieldDoesNotExist:  # a property or a method, not a column
+        return False
 
 
 def decimal_pattern(field: serializers.DecimalField) -> str:
