@@ -134,7 +134,8 @@ def run(rate: float, seconds: float, tenants: list[str], port: int, svc: str, fi
             for c in clients.values():
                 c.close()
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(4, int(rate // 10)))]
+    pool = min(64, max(8, int(rate // 2)))  # open loop: enough clients that slow answers do not delay the next
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(pool)]
     for t in threads:
         t.start()
     for t in threads:
