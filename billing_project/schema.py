@@ -75,10 +75,10 @@ class BillingAutoSchema(AutoSchema):
             return responses
         ref = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
         for status in self.error_statuses():
-            responses.setdefault(
-                str(status),
-                {"content": {"application/json": {"schema": ref}}, "description": ERROR_DESCRIPTIONS[status]},
-            )
+            responses.setdefault(str(status), {"description": ERROR_DESCRIPTIONS[status]})
+        for code, response in responses.items():
+            if code.startswith(("4", "5")) and not response.get("content"):  # declared by a view, shape left out
+                response["content"] = {"application/json": {"schema": ref}}
         return responses
 
     def get_operation(self, *args, **kwargs):
