@@ -56,8 +56,20 @@ def _alert(fin, ids) -> dict:
     return {"alertId": _post(fin, f"/realtime-cost/tenants/{OWNER}/alerts", body)["id"]}
 
 
+def _one_off_charge(fin, ids) -> dict:
+    body = {"description": "Onboarding", "amount": "10.00"}
+    return {"chargeId": _post(fin, f"/subscriptions/{ids['subscriptionId']}/charges", body)["id"]}
+
+
+def _credit_note(fin, ids) -> dict:
+    """Finalize acme's invoice (it becomes open) and credit part of it."""
+    _post(fin, f"/invoices/{ids['invoiceId']}/finalize", {})
+    body = {"amount": "1.00", "reason": "other"}
+    return {"creditNoteId": _post(fin, f"/invoices/{ids['invoiceId']}/credit-notes", body)["id"]}
+
+
 # Each maker adds the ids of the objects it creates; new sections add theirs here.
-MAKERS = [_subscription, _invoice, _coupon, _cost_center, _quota, _alert]
+MAKERS = [_subscription, _invoice, _coupon, _cost_center, _quota, _alert, _one_off_charge, _credit_note]
 
 
 def build_world() -> dict[str, str]:
