@@ -2,6 +2,7 @@
 
 from billing.admin import (  # noqa: F401
     catalog,
+    collection,
     credits,  # noqa: F401
     invoices,
     stripe,

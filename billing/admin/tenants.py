@@ -118,8 +118,9 @@ class TenantAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["id", "name", "email", "address"]}),
         ("Billing", {"fields": ["tax_rate", "stripe_customer_id", "credits_now", "invoices_summary"]}),
+        ("Billing settings", {"fields": ["billing_email", "collection_method", "payment_method_shown"]}),
     ]
-    readonly_fields = ["credits_now", "invoices_summary"]
+    readonly_fields = ["credits_now", "invoices_summary", "payment_method_shown"]
     inlines = [SubscriptionInline, RecentInvoiceInline, TenantUserInline]
 
     def get_queryset(self, request):
@@ -156,6 +157,18 @@ class TenantAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The id is the tenant's key everywhere (tokens, usage, invoices): set once, never changed.
         return [*self.readonly_fields, "id"] if obj else self.readonly_fields
+
+    @admin.display(description="Default payment method")
+    def payment_method_shown(self, obj) -> str:
+        if not obj.default_payment_method_id:
+            return "None (set by the tenant through the API, Checkout or the Stripe portal)"
+        card = f"{obj.payment_method_brand or obj.payment_method_type} •••• {obj.payment_method_last4}"
+        expiry = (
+            f", expires {obj.payment_method_exp_month:02d}/{obj.payment_method_exp_year}"
+            if obj.payment_method_exp_year
+            else ""
+        )
+        return f"{card}{expiry} ({obj.default_payment_method_id})"
 
     @admin.display(description="Tax rate", ordering="tax_rate")
     def tax_rate_percent(self, obj) -> str:

@@ -115,6 +115,8 @@ def test_saving_a_tenant_with_invoices_keeps_them_and_changes_the_tax_rate(admin
         "address": "",
         "tax_rate": "0.19",
         "stripe_customer_id": "",
+        "billing_email": "",
+        "collection_method": "charge_automatically",
     }
     # The management forms of the inlines, as the page rendered them.
     for formset in page.context["inline_admin_formsets"]:
