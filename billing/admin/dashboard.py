@@ -18,6 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from billing.admin.charts import Point, bar_chart, line_chart, money_label
+from billing.selectors.collection import Collection, collection_summary
 from billing.selectors.dashboard import CurrencyAmount, Dashboard, MonthTotal, dashboard_summary
 
 
@@ -122,6 +123,43 @@ def dashboard_cards(d: Dashboard) -> list[Card]:
     ]
 
 
+def collection_cards(d: Dashboard, c: Collection) -> list[Card]:
+    """Return the cards on collecting and correcting: net revenue, refunded, dunning."""
+    main = d.currency
+    invoiced = {cur: _month_amount(d.invoiced, cur, -1) for cur in set(d.invoiced) | set(c.credited)}
+    net = {cur: invoiced.get(cur, Decimal(0)) - c.credited.get(cur, Decimal(0)) for cur in invoiced}
+    retry_n, retry_amount = c.in_retry.get(main, (0, Decimal(0)))
+    failed_n, failed_amount = c.failed_for_good.get(main, (0, Decimal(0)))
+    month = f"{d.months[-1]:%B}"
+    return [
+        Card(
+            key="net_revenue",
+            title=f"Net revenue in {month}",
+            value=money_label(net.get(main, Decimal(0)), main),
+            note=f"Invoiced less {money_label(c.credited.get(main, Decimal(0)), main)} credited",
+            others=_others(net, main),
+            url=admin_url("billing_creditnote_changelist"),
+        ),
+        Card(
+            key="refunded",
+            title=f"Refunded in {month}",
+            value=money_label(c.refunded.get(main, Decimal(0)), main),
+            note="Through Stripe, from credit notes",
+            others=_others(c.refunded, main),
+            url=admin_url("billing_creditnote_changelist", {"refund_status__exact": "succeeded"}),
+        ),
+        Card(
+            key="dunning",
+            title="In payment retry",
+            value=money_label(retry_amount, main),
+            note=f"{retry_n} invoice(s); {failed_n} failed for good ({money_label(failed_amount, main)})",
+            others=_others({cur: v[1] for cur, v in c.in_retry.items()}, main),
+            url=admin_url("billing_invoice_changelist", {"next_payment_attempt__isnull": "False"}),
+            alert=failed_n > 0,
+        ),
+    ]
+
+
 def dashboard_charts(d: Dashboard) -> dict:
     """Return the two SVG charts: invoiced revenue per month (12 months) and usage cost per day."""
     main = d.currency
@@ -145,7 +183,17 @@ def dashboard_charts(d: Dashboard) -> dict:
 
 def dashboard_context(*, now: datetime | None = None) -> dict:
     """Return the template context of the dashboard panel (used by the index and the dashboard page)."""
-    d = dashboard_summary(now=now or timezone.now())
+    now = now or timezone.now()
+    d = dashboard_summary(now=now)
+    collection = collection_summary(now=now)
+    dunning = [
+        {
+            "row": row,
+            "remaining": money_label(row.remaining, row.currency),
+            "invoice_url": admin_url("billing_invoice_change", args=(row.invoice_id,)),
+        }
+        for row in collection.retrying
+    ]
     top = [
         {
             "tenant": t,
@@ -158,7 +206,9 @@ def dashboard_context(*, now: datetime | None = None) -> dict:
     ]
     return {
         "dashboard": d,
-        "dashboard_cards": dashboard_cards(d),
+        "dashboard_cards": dashboard_cards(d) + collection_cards(d, collection),
+        "dashboard_collection": collection,
+        "dashboard_dunning": dunning,
         "dashboard_charts": dashboard_charts(d),
         "dashboard_top": top,
         "dashboard_url": admin_url("dashboard"),

@@ -118,6 +118,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         ("period_start", admin.DateFieldListFilter),
         ("finalized_at", admin.DateFieldListFilter),
         ("due_at", admin.DateFieldListFilter),
+        ("next_payment_attempt", admin.DateFieldListFilter),
     ]
     search_fields = ["number", "tenant__id", "tenant__name", "=id"]
     date_hierarchy = "period_start"

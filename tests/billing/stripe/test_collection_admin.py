@@ -65,3 +65,26 @@ def test_tenant_page_shows_and_edits_billing_settings(admin_client, tenant):
     tenant.save()
     page = admin_client.get(f"/admin/billing/tenant/{tenant.pk}/change/").content.decode()
     assert "visa •••• 4242, expires 12/2034" in page and "billing_email" in page and "collection_method" in page
+
+
+def test_dashboard_shows_net_revenue_refunds_and_dunning(admin_client, clock, tenant, make_invoice):
+    from datetime import timedelta
+
+    from billing.services.credit_notes.create import credit_note_create
+
+    now = clock.now()
+    invoice = make_invoice(tenant, amount_due="100.00")
+    credit_note_create(invoice=invoice, amount="30.00", reason="other")
+    retrying = make_invoice(tenant, amount_due="49.00")
+    Invoice.objects.filter(pk__in=[invoice.pk, retrying.pk]).update(finalized_at=now)
+    Invoice.objects.filter(pk=retrying.pk).update(attempt_count=2, next_payment_attempt=now + timedelta(days=2))
+    page = admin_client.get("/admin/dashboard/")
+    body = page.content.decode()
+    assert page.status_code == 200
+    cards = {c.key: c for c in page.context["dashboard_cards"]}
+    # Both invoices were finalized this month: 100.00 + 49.00 invoiced, 30.00 credited.
+    assert cards["net_revenue"].value.replace(",", "").endswith(" 119.00")
+    assert "30.00 credited" in cards["net_revenue"].note
+    assert cards["dunning"].value.endswith("49.00") and cards["dunning"].note.startswith("1 invoice(s)")
+    assert retrying.number in body and 'id="dunning"' in body
+    assert admin_client.get(cards["dunning"].url).status_code == 200
