@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from billing.demo.clock import clock
 from billing.demo.cloud import seed_cloud_tenant
+from billing.demo.collection import demo_collection
 from billing.demo.replay import Replay, start_of, subscribe
 from billing.demo.tenants import (
     ADMIN_PASSWORD,
@@ -214,6 +215,12 @@ def demo_seed(*, progress=None, now: datetime | None = None) -> dict:
             expires_at=now + timedelta(days=60),
         )
         replay.counts["credits"] += 1
+        with clock(now):
+            story = demo_collection(now=now)
+        done(
+            f"collection: {story['charged']} invoices paid by acme's saved card, {story['dunning']} in dunning "
+            f"(initech), credit note {story['credit_note']} with a refund"
+        )
         events = sum(f.events for f in replay.feeds.values())
         c = replay.counts
         done(

@@ -145,7 +145,13 @@ def test_twelve_tenants_with_every_subscription_status(demo):
     assert tenants["aperture"].tax_rate == Decimal("0.2") and tenants["soylent"].tax_rate == Decimal("0.19")
 
     subs = {s.tenant_id: s for s in Subscription.objects.exclude(tenant_id="stratos").select_related("plan")}
-    assert Counter(s.status for s in subs.values()) == {"active": 9, "trialing": 1, "paused": 1, "canceled": 1}
+    assert Counter(s.status for s in subs.values()) == {
+        "active": 8,
+        "past_due": 1,  # initech: its card was declined, in dunning
+        "trialing": 1,
+        "paused": 1,
+        "canceled": 1,
+    }
     assert subs["hooli"].status == "trialing" and subs["hooli"].trial_end > demo.now
     assert subs["stark"].status == "active" and subs["stark"].plan_id == "pro-annual"  # its trial is over
     assert {s.plan_id for s in subs.values()} == {"pro", "starter", "business", "pro-annual", "pro-eur"}
@@ -375,3 +381,23 @@ def test_a_second_run_changes_nothing(demo):
     text = out.getvalue()
     assert "tenants: 12 (0 new)" in text and "coupons: 2 (0 new)" in text
     assert "history: already there" in text and "quotas: 0 new" in text and "alerts: 0 new" in text
+
+
+def test_collection_story_saved_card_dunning_and_a_refunded_credit_note(demo):
+    from billing.models import CreditNote, PaymentAttempt
+
+    acme, initech = Tenant.objects.get(pk="acme"), Tenant.objects.get(pk="initech")
+    assert (acme.payment_method_brand, acme.payment_method_last4) == ("visa", "4242")
+    paid = Invoice.objects.filter(tenant=acme, status="paid")
+    assert paid.exists() and all(
+        i.payment_attempts.get().status == "succeeded" and i.stripe_payment_intent_id for i in paid
+    )
+    dunning = Invoice.objects.get(tenant=initech, status="open", next_payment_attempt__isnull=False)
+    assert dunning.attempt_count == 1 and dunning.next_payment_attempt > demo.now
+    assert PaymentAttempt.objects.get(invoice=dunning).failure_code == "card_declined"
+    assert Subscription.objects.get(tenant=initech).status == "past_due"
+    note = CreditNote.objects.get()
+    invoice = note.invoice
+    assert note.number.startswith("CN-") and invoice.tenant_id == "acme" and note.refund_status == "succeeded"
+    assert note.refund_amount == note.total and note.subtotal + note.tax == note.total
+    assert invoice.amount_credited == invoice.amount_refunded == note.total
