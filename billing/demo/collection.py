@@ -34,8 +34,8 @@ def _charged_automatically(tenant_id: str) -> int:
     for invoice in Invoice.objects.filter(tenant_id=tenant_id, status=Invoice.Status.PAID, amount_paid__gt=0):
         intent = f"pi_demo_{str(invoice.pk)[:8]}"
         PaymentAttempt.objects.create(
-            invoice=invoice, attempt=1, trigger=PaymentAttempt.Trigger.AUTOMATIC, status=PaymentAttempt.Status.SUCCEEDED,
-            amount=invoice.amount_paid, currency=invoice.currency, payment_method_id=f"pm_demo_{tenant_id}",
+            invoice=invoice, attempt=1, trigger=PaymentAttempt.Trigger.AUTOMATIC,
+            status=PaymentAttempt.Status.SUCCEEDED, amount=invoice.amount_paid, currency=invoice.currency, payment_method_id=f"pm_demo_{tenant_id}",
             stripe_payment_intent_id=intent,
         )  # fmt: skip
         Invoice.objects.filter(pk=invoice.pk).update(attempt_count=1, stripe_payment_intent_id=intent)
@@ -50,8 +50,8 @@ def _in_dunning(tenant_id: str, now: datetime) -> int:
     for invoice in Invoice.objects.filter(tenant_id=tenant_id, status=Invoice.Status.OPEN):
         failed_at = now - timedelta(days=1)
         PaymentAttempt.objects.create(
-            invoice=invoice, attempt=1, trigger=PaymentAttempt.Trigger.AUTOMATIC, status=PaymentAttempt.Status.FAILED,
-            amount=invoice.amount_remaining, currency=invoice.currency, payment_method_id=f"pm_demo_{tenant_id}",
+            invoice=invoice, attempt=1, trigger=PaymentAttempt.Trigger.AUTOMATIC,
+            status=PaymentAttempt.Status.FAILED, amount=invoice.amount_remaining, currency=invoice.currency, payment_method_id=f"pm_demo_{tenant_id}",
             failure_code="card_declined", failure_message="Your card was declined.",
             next_retry_at=failed_at + timedelta(days=3),
         )  # fmt: skip
