@@ -22,9 +22,12 @@ CARD = {"payment_method_type": "card", "payment_method_exp_month": 12, "payment_
 
 def _save_card(tenant_id: str, last4: str) -> None:
     Tenant.objects.filter(pk=tenant_id).update(
-        default_payment_method_id=f"pm_demo_{tenant_id}", payment_method_brand="visa", payment_method_last4=last4,
-        billing_email=f"ap@{tenant_id}.example", **CARD,
-    )  # fmt: skip
+        default_payment_method_id=f"pm_demo_{tenant_id}",
+        payment_method_brand="visa",
+        payment_method_last4=last4,
+        billing_email=f"ap@{tenant_id}.example",
+        **CARD,
+    )
 
 
 def _charged_automatically(tenant_id: str) -> int:
@@ -34,10 +37,15 @@ def _charged_automatically(tenant_id: str) -> int:
     for invoice in Invoice.objects.filter(tenant_id=tenant_id, status=Invoice.Status.PAID, amount_paid__gt=0):
         intent = f"pi_demo_{str(invoice.pk)[:8]}"
         PaymentAttempt.objects.create(
-            invoice=invoice, attempt=1, trigger=PaymentAttempt.Trigger.AUTOMATIC,
-            status=PaymentAttempt.Status.SUCCEEDED, amount=invoice.amount_paid, currency=invoice.currency, payment_method_id=f"pm_demo_{tenant_id}",
+            invoice=invoice,
+            attempt=1,
+            trigger=PaymentAttempt.Trigger.AUTOMATIC,
+            status=PaymentAttempt.Status.SUCCEEDED,
+            amount=invoice.amount_paid,
+            currency=invoice.currency,
+            payment_method_id=f"pm_demo_{tenant_id}",
             stripe_payment_intent_id=intent,
-        )  # fmt: skip
+        )
         Invoice.objects.filter(pk=invoice.pk).update(attempt_count=1, stripe_payment_intent_id=intent)
         count += 1
     return count
@@ -50,11 +58,17 @@ def _in_dunning(tenant_id: str, now: datetime) -> int:
     for invoice in Invoice.objects.filter(tenant_id=tenant_id, status=Invoice.Status.OPEN):
         failed_at = now - timedelta(days=1)
         PaymentAttempt.objects.create(
-            invoice=invoice, attempt=1, trigger=PaymentAttempt.Trigger.AUTOMATIC,
-            status=PaymentAttempt.Status.FAILED, amount=invoice.amount_remaining, currency=invoice.currency, payment_method_id=f"pm_demo_{tenant_id}",
-            failure_code="card_declined", failure_message="Your card was declined.",
+            invoice=invoice,
+            attempt=1,
+            trigger=PaymentAttempt.Trigger.AUTOMATIC,
+            status=PaymentAttempt.Status.FAILED,
+            amount=invoice.amount_remaining,
+            currency=invoice.currency,
+            payment_method_id=f"pm_demo_{tenant_id}",
+            failure_code="card_declined",
+            failure_message="Your card was declined.",
             next_retry_at=failed_at + timedelta(days=3),
-        )  # fmt: skip
+        )
         Invoice.objects.filter(pk=invoice.pk).update(
             attempt_count=1, dunning_started_at=failed_at, next_payment_attempt=failed_at + timedelta(days=3)
         )
@@ -78,9 +92,12 @@ def _credit_note_with_refund(tenant_id: str) -> CreditNote | None:
         return None
     amount = quantize(min(invoice.total, invoice.amount_paid) / 4, invoice.currency)
     note = credit_note_create(
-        invoice=invoice, amount=amount, reason="product_unsatisfactory", refund_amount=amount,
+        invoice=invoice,
+        amount=amount,
+        reason="product_unsatisfactory",
+        refund_amount=amount,
         memo="Two days of degraded service: a quarter of the month refunded.",
-    )  # fmt: skip
+    )
     CreditNote.objects.filter(pk=note.pk).update(
         refund_status=CreditNote.RefundStatus.SUCCEEDED, stripe_refund_id=f"re_demo_{str(note.pk)[:8]}"
     )
