@@ -298,14 +298,19 @@ def _count_finalized(n: int) -> int:
         ).fetchone()[0]
 
 
-def run_with_worker(n: int, batch_size: int, timeout: float) -> dict:
-    """Return the invoice run's rate with a real Celery worker (2 processes) over Redis, PDFs off."""
+def run_with_worker(n: int, batch_size: int, timeout: float, *, extra_env: dict | None = None, count=None) -> dict:
+    """Return the invoice run's rate with a real Celery worker (2 processes) over Redis, PDFs off.
+
+    The run is done when `count(n)` (default: finalized invoices) reaches `n`.
+    """
+    count = count or _count_finalized
     env = {
         **os.environ,
         "DATABASE_URL": db_url(),
         "CELERY_BROKER_URL": BROKER,
         "BILLING_PDF_ON_FINALIZE": "0",
         "LOG_LEVEL": "ERROR",
+        **(extra_env or {}),
     }
     worker = subprocess.Popen(
         [
@@ -350,7 +355,7 @@ def run_with_worker(n: int, batch_size: int, timeout: float) -> dict:
         done = 0
         deadline = t0 + timeout
         while time.perf_counter() < deadline:
-            done = _count_finalized(n)
+            done = count(n)
             if done >= n:
                 break
             time.sleep(0.25)

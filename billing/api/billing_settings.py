@@ -94,7 +94,7 @@ class BillingSettingsView(APIView):
 
     @extend_schema(responses={200: BillingSettingsSerializer})
     def get(self, request, tenant_id: str):
-        return Response(BillingSettingsSerializer(billing_settings_tenant(tenant_id=tenant_id)).data)
+        return Response(BillingSettingsSerializer(billing_settings_tenant(tenant_id=tenant_id, create=False)).data)
 
     @extend_schema(request=BillingSettingsUpdateSerializer, responses={200: BillingSettingsSerializer})
     def put(self, request, tenant_id: str):

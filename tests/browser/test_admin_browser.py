@@ -1,4 +1,5 @@
-"""The back office in a real browser: log in, dashboard, a tenant's invoices, finalize, download the PDF.
+"""The back office in a real browser: log in, dashboard, a tenant's invoices, finalize, download the PDF,
+correct the invoice with a credit note and download the credit note's PDF.
 
 Drives Debian's headless Chromium (installed by `make test` through scripts/ensure_chromium.sh)
 with Selenium against pytest-django's live server. Screenshots of the dashboard and of the invoice
@@ -182,3 +183,22 @@ def test_finance_user_finalizes_an_invoice_and_downloads_its_pdf(browser, live_s
     assert response.headers["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
     assert f"{invoice.number}.pdf" in response.headers.get("Content-Disposition", "")
+
+    # Correct the open invoice with a credit note from its page's list action, then download its PDF.
+    browser.get(f"{base}/admin/billing/invoice/?tenant__id__exact=acme")
+    browser.find_element(By.CSS_SELECTOR, f"input.action-select[value='{invoice.pk}']").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("create_credit_note")
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    wait.until(ec.presence_of_element_located((By.ID, "invoice-action-form")))
+    browser.find_element(By.NAME, "amount").send_keys("5.00")
+    Select(browser.find_element(By.NAME, "reason")).select_by_value("product_unsatisfactory")
+    browser.find_element(By.NAME, "memo").send_keys("Half a day of outage")
+    browser.find_element(By.CSS_SELECTOR, "#invoice-action-form [type=submit]").click()
+    created = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist li.success")))
+    note = invoice.credit_notes.get()
+    assert note.number in created.text and note.total == Decimal("5.00") and note.applied_amount == Decimal("5.00")
+    _screenshot(browser, "invoice-credit-note.png")
+    pdf_link = browser.find_element(By.CSS_SELECTOR, f"a[href='/admin/billing/creditnote/{note.pk}/pdf/']")
+    response = requests.get(pdf_link.get_attribute("href"), cookies=cookies, timeout=30)
+    assert response.status_code == 200 and response.content.startswith(b"%PDF")
+    assert f"{note.number}.pdf" in response.headers.get("Content-Disposition", "")

@@ -7,6 +7,7 @@ Locks: tenant row first, like everywhere in the Stripe code.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.db import transaction
@@ -14,7 +15,9 @@ from django.db import transaction
 from billing.models import Tenant
 from billing.stripe import client as gateway
 from billing.stripe.services import stripe_customer_ensure
-from billing_project.errors import invalid
+from billing_project.errors import NotFound, invalid
+
+TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 CARD_FIELDS = (
     "default_payment_method_id",
@@ -26,8 +29,15 @@ CARD_FIELDS = (
 )
 
 
-def billing_settings_tenant(*, tenant_id: str) -> Tenant:
-    """Return the tenant `tenant_id`, created with the default settings on first use."""
+def billing_settings_tenant(*, tenant_id: str, create: bool = True) -> Tenant:
+    """Return the tenant `tenant_id`, created with the default settings on first use (unsaved if not `create`).
+
+    An id that cannot be a tenant id is 404, like any unknown object.
+    """
+    if not TENANT_ID_PATTERN.fullmatch(tenant_id or ""):
+        raise NotFound(f"No tenant {tenant_id[:80]!r}: tenant ids are 1–64 characters of [A-Za-z0-9_.-].")
+    if not create:
+        return Tenant.objects.filter(pk=tenant_id).first() or Tenant(id=tenant_id)
     return Tenant.objects.get_or_create(id=tenant_id)[0]
 
 

@@ -37,6 +37,13 @@ def test_a_tenant_never_seen_gets_the_defaults(api, db):
     }
 
 
+def test_an_impossible_tenant_id_is_404_and_get_creates_nothing(api, db):
+    r = api("finance").get(settings_url("x" * 70))
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "not_found"
+    assert api("finance").get(settings_url("ghost")).status_code == 200
+    assert not Tenant.objects.filter(pk="ghost").exists()
+
+
 def test_put_changes_only_the_fields_sent(api, tenant):
     r = api("finance").put(settings_url(), {"billing_email": "ap@acme.test", "tax_rate": "0.2"}, format="json")
     assert r.status_code == 200
