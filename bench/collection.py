@@ -44,6 +44,7 @@ web.run_app(app, sock=sock, print=None)
 
 def _start_emulator() -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([PY, "-c", EMULATOR], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 30)
     line = proc.stdout.readline() if ready else ""
     if not line.strip().isdigit():
