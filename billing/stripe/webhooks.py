@@ -278,7 +278,16 @@ def _on_payment_intent_failed(payload: dict) -> None:
 
 
 def _on_customer_deleted(payload: dict) -> None:
-    Tenant.objects.filter(stripe_customer_id=payload["data"]["object"]["id"]).update(stripe_customer_id="")
+    # The customer's payment methods went with it: forget the default too, so nothing charges a ghost.
+    Tenant.objects.filter(stripe_customer_id=payload["data"]["object"]["id"]).update(
+        stripe_customer_id="",
+        default_payment_method_id="",
+        payment_method_type="",
+        payment_method_brand="",
+        payment_method_last4="",
+        payment_method_exp_month=None,
+        payment_method_exp_year=None,
+    )
 
 
 HANDLERS = {

@@ -227,11 +227,13 @@ def test_payment_failed_sets_the_subscription_past_due(anon, invoice, subscripti
 
 
 def test_customer_deleted_forgets_the_customer_id(anon, tenant, other_tenant, stripe_settings):
-    Tenant.objects.filter(pk="acme").update(stripe_customer_id="cus_acme")
-    Tenant.objects.filter(pk="globex").update(stripe_customer_id="cus_globex")
+    Tenant.objects.filter(pk="acme").update(stripe_customer_id="cus_acme", default_payment_method_id="pm_acme")
+    Tenant.objects.filter(pk="globex").update(stripe_customer_id="cus_globex", default_payment_method_id="pm_globex")
     r = deliver(anon, make_event("customer.deleted", {"id": "cus_acme", "object": "customer", "deleted": True}))
     assert r.status_code == 200 and r.json()["processed"] is True
     assert dict(Tenant.objects.values_list("id", "stripe_customer_id")) == {"acme": "", "globex": "cus_globex"}
+    # Its payment methods went with it: nothing may charge them any more.
+    assert dict(Tenant.objects.values_list("id", "default_payment_method_id")) == {"acme": "", "globex": "pm_globex"}
 
 
 def test_unknown_event_types_are_acknowledged(anon, invoice):
