@@ -58,7 +58,8 @@ def load_plan() -> None:
     pro = next(p for p in catalog["plans"] if p["id"] == "pro")
     plan = {**pro, "id": PLAN, "name": "Pro (section 14 bench)", "trial_days": 0}
     plan["charges"] = [*pro["charges"], *EXTRA_CHARGES]
-    data = {"metrics": [*catalog["metrics"], *EXTRA_METRICS], "plans": [plan]}
+    known = {m["code"] for m in catalog["metrics"]}
+    data = {"metrics": [*catalog["metrics"], *(m for m in EXTRA_METRICS if m["code"] not in known)], "plans": [plan]}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(data, f)
     _manage(["load_catalog", f.name])
