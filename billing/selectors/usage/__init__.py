@@ -7,6 +7,7 @@ dimensions.py dimension_quantities: per resource or cost center (real-time cost 
 hourly.py     hourly_quantities: added per hour (real-time cost timeline)
 daily.py      a subscription's usage "up to instant t" (the dashboard's day-by-day usage cost)
 charges.py    filtered charges and latest/weighted_sum metrics, per line, key or edge (section 14)
+export.py     usage_events_export: a tenant's raw events over a window, streamed (export_usage)
 """
 
 from billing.selectors.usage.charges import (
@@ -27,6 +28,7 @@ from billing.selectors.usage.daily import (
     usage_unique_firsts,
 )
 from billing.selectors.usage.dimensions import DIMENSIONS, dimension_quantities
+from billing.selectors.usage.export import usage_events_export, usage_events_export_count
 from billing.selectors.usage.hourly import hourly_quantities
 from billing.selectors.usage.summary import GROUP_BY, GroupUsage, usage_default_range, usage_grouped
 from billing.selectors.usage.totals import MetricUsage, usage_by_metric
@@ -50,6 +52,8 @@ __all__ = [
     "usage_busiest_tenants",
     "usage_by_metric",
     "usage_default_range",
+    "usage_events_export",
+    "usage_events_export_count",
     "usage_grouped",
     "usage_hourly_rows",
     "usage_segment",
