@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 
 from billing_project.observability.logformat import logging_config
 
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "quotas",
     "costcenters",
     "realtime",
+    "notifications",
 ]
 
 # --- Operators' view: Prometheus metrics at /metrics (see the README, "Operating the service") ----
@@ -265,6 +267,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "billing-payments-sweep": {"task": "billing.tasks.payments_sweep", "schedule": 60.0},
     # Base accrues with time and periods roll over without usage: re-evaluate every tenant's alerts.
     "realtime-evaluate-alerts": {"task": "realtime.tasks.alerts_evaluate_all", "schedule": 300.0},
+    # The safety net behind every after-commit enqueue of events, webhooks and e-mail: late, never lost.
+    "notifications-sweep": {"task": "notifications.tasks.notifications_sweep", "schedule": 30.0},
+    "notifications-purge-events": {"task": "notifications.tasks.events_purge", "schedule": 3600.0},
 }
 
 # --- Plumbing: what the shared middleware and routes use, named here so they import no app ------
@@ -300,6 +305,28 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
 ALERT_WEBHOOK_SECRET = (
     os.environ.get("ALERT_WEBHOOK_SECRET") or hashlib.sha256(f"alert-webhooks:{SECRET_KEY}".encode()).hexdigest()
 )
+
+# --- Events, webhooks and e-mail (contract section 13) -----------------------------------------
+BILLING_EVENT_RETENTION_DAYS = int(os.environ.get("BILLING_EVENT_RETENTION_DAYS", "30"))
+WEBHOOK_RETRY_SCHEDULE = [
+    int(s)
+    for s in os.environ.get("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000").split(",")
+    if s.strip()
+]
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_DISABLE_AFTER_DAYS = int(os.environ.get("WEBHOOK_DISABLE_AFTER_DAYS", "5"))
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+# Without a broker, deliveries and e-mail run in a background thread after commit, never in the request.
+NOTIFICATIONS_EAGER_IN_THREAD = env_bool("NOTIFICATIONS_EAGER_IN_THREAD", True)
+# EMAIL_URL (smtp://user:pass@host:587?tls=True, console:, …); unset: files under .data/mail/.
+if os.environ.get("EMAIL_URL"):
+    globals().update(dj_email_url.parse(os.environ["EMAIL_URL"]))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(BASE_DIR / ".data" / "mail")
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or BILLING_SELLER["email"]
+EMAIL_RETRY_SCHEDULE = [30, 120, 600, 1800, 7200]
 
 # Cache (rate limits, alert coalescing): Redis when CACHE_URL is set, else per-process memory.
 if os.environ.get("CACHE_URL"):

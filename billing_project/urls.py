@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/v1/billing/", include("costcenters.api.urls")),
     path("api/v1/billing/", include("quotas.api.urls")),
     path("api/v1/billing/", include("realtime.api.urls")),
+    path("api/v1/billing/", include("notifications.api.urls")),
     path("admin/", admin.site.urls),
 ]
 

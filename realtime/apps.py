@@ -7,4 +7,8 @@ class RealtimeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from billing_project import events_registry
         from realtime import tasks  # noqa: F401  (registers the tasks and the job queues the alert services use)
+        from realtime.models import Alert
+
+        events_registry.register(Alert, "realtime.api.alerts:AlertSerializer")

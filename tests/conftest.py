@@ -69,6 +69,12 @@ def _eager_celery():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _webhooks_to_localhost(settings):
+    """Let webhooks reach the tests' receivers on 127.0.0.1 (the URL-safety tests switch it off)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+
+
 def make_client(role: str, tenant_id: str | None = None, sub: str | None = None) -> APIClient:
     """Return an APIClient authenticated with a fresh token for `role`."""
     client = APIClient()

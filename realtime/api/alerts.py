@@ -15,6 +15,7 @@ from billing.models import Metric
 from billing_project.errors import NotFound, invalid
 from billing_project.fields import DecimalStringField, InstantField
 from billing_project.permissions import scope_to_caller
+from billing_project.url_safety import validate_webhook_url
 from costcenters.selectors.cost_centers import cost_center_live
 from realtime.models import Alert
 from realtime.selectors.alerts import alert_list
@@ -77,6 +78,9 @@ class AlertCreateSerializer(serializers.Serializer):
         required=False, allow_null=True, max_length=64, help_text="The cost center's code (or id)."
     )
     webhook_url = serializers.URLField(required=False, allow_blank=True, allow_null=True, max_length=500)
+
+    def validate_webhook_url(self, value: str | None) -> str:
+        return validate_webhook_url(value, None) if value else ""
 
     def validate(self, attrs):
         tenant_id = self.context["tenant_id"]

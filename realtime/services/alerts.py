@@ -34,6 +34,7 @@ from billing_project.dispatch import job_queue
 from billing_project.errors import Conflict
 from billing_project.fields import format_instant, plain_decimal
 from billing_project.observability.metrics import alert_triggered_recorded, webhook_delivery_recorded
+from billing_project.url_safety import UnsafeUrl, check_url
 from realtime.models import Alert, AlertDelivery
 
 if TYPE_CHECKING:  # a type only: realtime does not import another app's models at run time
@@ -240,6 +241,7 @@ def alert_delivery_send(*, delivery_id: int, final_attempt: bool) -> AlertDelive
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: webhook_signature(body=body, timestamp=timestamp)}
     status, error = None, ""
     try:
+        check_url(delivery.alert.webhook_url)  # again at delivery: DNS can change
         response = requests.post(
             delivery.alert.webhook_url,
             data=body,
@@ -250,6 +252,8 @@ def alert_delivery_send(*, delivery_id: int, final_attempt: bool) -> AlertDelive
         status = response.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}: {response.text[:500]}"
+    except UnsafeUrl as exc:
+        error = f"webhook_url_not_allowed: {exc}"[:1000]
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
     fields = {"attempts": delivery.attempts + 1, "last_status": status, "last_error": error}
