@@ -8,7 +8,7 @@ class QuotasConfig(AppConfig):
 
     def ready(self) -> None:
         from billing_project import events_registry
-        from quotas.selectors import QuotaCheck
+        from quotas.selectors.quotas import QuotaCheck
 
         # quota.warning / quota.exceeded carry the quota's status as GET …/check shows it.
-        events_registry.register(QuotaCheck, "quotas.api.serializers:QuotaCheckItemSerializer")
+        events_registry.register(QuotaCheck, "quotas.api.quotas:QuotaCheckItemSerializer")

@@ -24,6 +24,9 @@ class Quota(models.Model):
     period = models.CharField(max_length=16, choices=Period.choices, default=Period.MONTH)
     enforcement = models.CharField(max_length=8, choices=Enforcement.choices, default=Enforcement.SOFT)
     warn_at_percent = models.DecimalField(max_digits=6, decimal_places=2, default=80)
+    # The highest status announced (quota.warning / quota.exceeded events) in the window starting then.
+    notified_status = models.CharField(max_length=10, blank=True, default="")
+    notified_period_start = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from billing.models import Discount, Subscription
 from billing.selectors.discounts import discount_is_exhausted
-from billing.services.transitions import SubscriptionCanceled
+from billing.services.transitions import SubscriptionCanceled, subscription_record_event
 from billing_project.errors import invalid
 from billing_project.money import is_valid_currency, minor_unit, quantize
 
@@ -149,4 +149,5 @@ def discount_apply(
     )
     discount.full_clean()
     discount.save()
+    subscription_record_event(subscription=locked)
     return discount

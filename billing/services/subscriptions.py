@@ -21,10 +21,11 @@ from django.utils import timezone
 from billing.models import Plan, PriceOverride, Subscription, SubscriptionPause, SubscriptionPlanSpan, Tenant
 from billing.models.tenant import TENANT_ID_VALIDATOR
 from billing.pricing import period_containing
-from billing.services.transitions import SubscriptionCanceled, subscription_transition
+from billing.services.transitions import SubscriptionCanceled, subscription_record_event, subscription_transition
 from billing.signals import subscription_ended_now
 from billing_project.errors import Conflict, invalid
 from billing_project.permissions import Forbidden
+from notifications.services.events import event_record
 
 Status = Subscription.Status
 LIVE_CONSTRAINT = "one_live_subscription_per_tenant"
@@ -127,7 +128,9 @@ def subscription_create(
             raise SubscriptionExists(f"Tenant {tenant_id} already has a subscription that is not canceled.") from None
         raise
     SubscriptionPlanSpan.objects.create(subscription=subscription, plan=plan, start=started_at)
-    if coupon_code:
+    subscription.tenant = tenant
+    event_record(type="subscription.created", tenant_id=tenant_id, obj=subscription)
+    if coupon_code:  # the discount is a change of its own (subscription.updated)
         from coupons.services.redemptions import CouponInvalid, coupon_redeem
 
         try:
@@ -191,6 +194,7 @@ def _switch_plan(subscription: Subscription, plan: Plan, at: datetime) -> None:
     subscription.plan = plan
     subscription.scheduled_plan = None
     _save(subscription, "plan", "scheduled_plan")
+    subscription_record_event(subscription=subscription)
 
 
 def _next_due(subscription: Subscription, at: datetime) -> tuple[datetime, int, str] | None:
@@ -343,6 +347,7 @@ def subscription_change_plan(*, subscription: Subscription, plan_id: str, effect
             raise invalid("plan_id", f"The subscription is already on '{plan.id}'.", "same_plan")
         subscription.scheduled_plan = None if plan.id == current.id else plan
         _save(subscription, "scheduled_plan")
+        subscription_record_event(subscription=subscription)
         return subscription
     if plan.id == current.id:
         raise invalid("plan_id", f"The subscription is already on '{plan.id}'.", "same_plan")
@@ -366,6 +371,7 @@ def subscription_cancel(*, subscription: Subscription, at_period_end: bool = Tru
             subscription.cancel_at_period_end = True
             subscription.canceled_at = now
             _save(subscription, "cancel_at_period_end", "canceled_at")
+            subscription_record_event(subscription=subscription)
         return subscription
     subscription.cancel_at_period_end = False
     _save(subscription, "cancel_at_period_end")
@@ -392,6 +398,7 @@ def subscription_reactivate(*, subscription: Subscription) -> Subscription:
         subscription.cancel_at_period_end = False
         subscription.canceled_at = None
         _save(subscription, "cancel_at_period_end", "canceled_at")
+        subscription_record_event(subscription=subscription)
         return subscription
     other = (
         Subscription.objects.filter(tenant_id=subscription.tenant_id)

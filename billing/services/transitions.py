@@ -10,6 +10,17 @@ from django.db import transaction
 
 from billing.models import Invoice, Subscription
 from billing_project.errors import Conflict
+from notifications.services.events import event_record
+
+# The events an invoice status change records (contract section 13), in order.
+INVOICE_EVENTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("draft", "open"): ("invoice.finalized",),
+    ("draft", "paid"): ("invoice.finalized", "invoice.paid"),
+    ("open", "paid"): ("invoice.paid",),
+    ("uncollectible", "paid"): ("invoice.paid",),
+    ("open", "void"): ("invoice.voided",),
+    ("open", "uncollectible"): ("invoice.marked_uncollectible",),
+}
 
 
 class InvalidTransition(Conflict):
@@ -61,7 +72,18 @@ def invoice_transition_in_transaction(
     invoice.status = to
     for name, value in fields.items():
         setattr(invoice, name, value)
+    invoice_record_events(invoice=invoice, types=INVOICE_EVENTS.get((old, to), ()))
     return invoice
+
+
+def invoice_record_events(*, invoice: Invoice, types: tuple[str, ...]) -> None:
+    """Record `types` about `invoice` as it now stands, in the caller's transaction."""
+    if not types:
+        return
+    if any(hasattr(getattr(invoice, f.attname, None), "resolve_expression") for f in Invoice._meta.concrete_fields):
+        invoice.refresh_from_db()  # an F() expression was written: show the stored values
+    for kind in types:
+        event_record(type=kind, tenant_id=invoice.tenant_id, obj=invoice)
 
 
 @transaction.atomic
@@ -78,4 +100,11 @@ def subscription_transition(
     subscription.status = to
     for name, value in fields.items():
         setattr(subscription, name, value)
+    subscription_record_event(subscription=subscription, ended=to == Subscription.Status.CANCELED)
     return subscription
+
+
+def subscription_record_event(*, subscription: Subscription, ended: bool = False) -> None:
+    """Record `subscription.updated` (or `subscription.canceled` when it ended) as it now stands."""
+    kind = "subscription.canceled" if ended else "subscription.updated"
+    event_record(type=kind, tenant_id=subscription.tenant_id, obj=subscription)

@@ -44,7 +44,7 @@ class IngestResult:
 
 def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
     """Return the request's context, creating the Tenant row on first use, in one round trip."""
-    from quotas.selectors.quotas import quota_hard_exists_sql
+    from quotas.selectors.quotas import quota_exists_sql, quota_hard_exists_sql
     from realtime.selectors.alerts import alert_exists_sql
 
     cur.execute(
@@ -62,11 +62,12 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
             (SELECT array_agg(period_end) FROM {Invoice._meta.db_table}
               WHERE tenant_id = %(t)s AND status = ANY(%(fin)s)),
             {quota_hard_exists_sql(tenant_param="%(t)s")},
-            {alert_exists_sql(tenant_param="%(t)s")}
+            {alert_exists_sql(tenant_param="%(t)s")},
+            {quota_exists_sql(tenant_param="%(t)s")}
         """,
         {"t": tenant_id, "fin": list(FINALIZED)},
     )
-    codes, aggs, fields, starts, ends, hard, alerts = cur.fetchone()
+    codes, aggs, fields, starts, ends, hard, alerts, any_quota = cur.fetchone()
     metrics = {c: (a, f) for c, a, f in zip(codes or [], aggs or [], fields or [], strict=False)}
     closed = list(zip(starts or [], ends or [], strict=False))
     return EventContext(
@@ -76,6 +77,7 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
         has_alerts=bool(alerts),
         tenant_id=tenant_id,
         now=now,
+        has_quota=bool(any_quota),
     )
 
 
@@ -195,7 +197,7 @@ def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool,
                 tenant_id,
                 unique_rows,
                 now,
-                ctx.has_hard_quota,
+                ctx.has_quota,
                 use_copy=not (len(events) == 1 and not index_attrs),
             )
         except psycopg.errors.NumericValueOutOfRange:
@@ -208,14 +210,17 @@ def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool,
                     ]
                 }
             ) from None
-    if ctx.has_hard_quota:
+    if ctx.has_quota:
         from quotas.services.enforce import quotas_enforce_hard
+        from quotas.services.notify import quotas_record_crossings
 
         touched: dict[str, list[datetime]] = {}
         for metric, ts in inserted:
             touched.setdefault(metric, []).append(ts)
-        if touched:
+        if touched and ctx.has_hard_quota:
             quotas_enforce_hard(tenant_id=tenant_id, touched=touched, now=now)
+        if touched:
+            quotas_record_crossings(tenant_id=tenant_id, metrics=set(touched), now=now)
         accepted = len(inserted)
     else:
         accepted = int(inserted)

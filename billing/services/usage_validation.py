@@ -51,6 +51,7 @@ class EventContext:
     has_alerts: bool
     tenant_id: str
     now: datetime  # the request's instant: the timestamp of an event without one
+    has_quota: bool = False  # any quota: its warning/exceeded events are recorded in the ingest transaction
     latest: datetime = field(init=False)  # the latest timestamp an event may carry
     _cost_centers: set[str] | None = field(default=None)
 

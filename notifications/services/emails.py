@@ -30,18 +30,17 @@ CLAIM_SECONDS = 120
 
 
 def _tenant_contact(tenant_id: str | None) -> dict:
-    """Return the tenant's billing e-mail, name, collection method and whether it has a payment method."""
+    """Return the tenant's billing e-mail, name, and whether its invoices are charged to a card."""
     from billing.models import Tenant
 
     tenant = Tenant.objects.filter(pk=tenant_id).first() if tenant_id else None
     if tenant is None:
         return {"email": "", "name": tenant_id or "", "charge_automatically": False}
-    has_method = bool(getattr(tenant, "default_payment_method_id", ""))
-    automatic = getattr(tenant, "collection_method", "send_invoice") == "charge_automatically"
+    automatic = tenant.collection_method == Tenant.CollectionMethod.CHARGE_AUTOMATICALLY
     return {
-        "email": getattr(tenant, "billing_email", ""),
+        "email": tenant.billing_email,
         "name": tenant.name or tenant.id,
-        "charge_automatically": automatic and has_method,
+        "charge_automatically": automatic and bool(tenant.default_payment_method_id),
     }
 
 

@@ -102,6 +102,15 @@ def quota_checks(*, tenant_id: str, now: datetime, metric: str | None = None) ->
     return checks
 
 
+def quota_exists_sql(*, tenant_param: str) -> str:
+    """Return an SQL boolean expression: whether the tenant bound to `tenant_param` has any quota.
+
+    Read in the ingest's context query: only a tenant with quotas pays for recording their
+    quota.warning / quota.exceeded crossings.
+    """
+    return f"EXISTS (SELECT 1 FROM {Quota._meta.db_table} WHERE tenant_id = {tenant_param})"
+
+
 def quota_hard_exists_sql(*, tenant_param: str) -> str:
     """Return an SQL boolean expression: whether the tenant bound to `tenant_param` has a hard quota.
 

@@ -44,6 +44,7 @@ def quota_update(*, quota: Quota, **fields) -> Quota:
         if name not in EDITABLE_FIELDS:
             raise TypeError(f"{name} is not an editable field of a quota")
         setattr(quota, name, value)
+    quota.notified_status, quota.notified_period_start = "", None  # announce again against the new terms
     quota.full_clean()
     quota.save()
     return quota

@@ -35,6 +35,7 @@ from billing_project.errors import Conflict
 from billing_project.fields import format_instant, plain_decimal
 from billing_project.observability.metrics import alert_triggered_recorded, webhook_delivery_recorded
 from billing_project.url_safety import UnsafeUrl, check_url
+from notifications.services.events import event_record
 from realtime.models import Alert, AlertDelivery
 
 if TYPE_CHECKING:  # a type only: realtime does not import another app's models at run time
@@ -197,6 +198,7 @@ def _alert_trigger(*, alert: Alert, period_start: datetime, value: Decimal, now:
     alert.status, alert.triggered_at, alert.value_at_trigger = Alert.Status.TRIGGERED, now, value
     alert_type = alert.type
     transaction.on_commit(lambda: alert_triggered_recorded(alert_type))
+    event_record(type="alert.triggered", tenant_id=alert.tenant_id, obj=alert)
     if alert.webhook_url:
         delivery = AlertDelivery.objects.create(alert=alert, payload=alert_payload(alert))
         transaction.on_commit(lambda: _queue_delivery(delivery.pk))

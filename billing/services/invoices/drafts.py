@@ -19,6 +19,7 @@ from billing.selectors.invoices import (
     BillingPeriod,
     invoice_live_for_period,
 )
+from billing.services.transitions import invoice_record_events
 from billing_project.errors import Conflict, NotFound
 from billing_project.fields import format_instant
 from billing_project.observability.metrics import invoices_generated_recorded
@@ -141,6 +142,7 @@ def _insert_draft(*, subscription: Subscription, period: BillingPeriod, bill: Pe
         raise _exists_error(existing) from None
     InvoiceLine.objects.bulk_create(_line_rows(invoice, bill.lines))
     transaction.on_commit(invoices_generated_recorded)
+    invoice_record_events(invoice=invoice, types=("invoice.created",))
     return invoice
 
 
@@ -166,6 +168,7 @@ def _insert_draft_if_free(*, subscription: Subscription, period: BillingPeriod, 
     invoice._state.db = connection.alias
     InvoiceLine.objects.bulk_create(_line_rows(invoice, bill.lines))
     transaction.on_commit(invoices_generated_recorded)
+    invoice_record_events(invoice=invoice, types=("invoice.created",))
     return invoice
 
 
