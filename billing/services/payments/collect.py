@@ -28,7 +28,12 @@ from billing.services.payments.errors import (
     NoPaymentMethod,
     PaymentFailed,
 )
-from billing.services.transitions import invoice_transition, subscription_transition
+from billing.services.transitions import (
+    invoice_record_events,
+    invoice_transition,
+    subscription_record_event,
+    subscription_transition,
+)
 from billing.stripe import client as gateway
 from billing_project.errors import UpstreamError
 from billing_project.money import to_minor_units
@@ -135,6 +140,12 @@ def payment_attempt_run(*, attempt_id) -> PaymentAttempt:
     )
 
 
+FAILURE_EVENTS = {
+    Status.FAILED: "invoice.payment_failed",
+    Status.REQUIRES_ACTION: "invoice.payment_action_required",
+}
+
+
 @transaction.atomic
 def payment_attempt_record(
     *,
@@ -161,6 +172,8 @@ def payment_attempt_record(
         attempt.next_retry_at = dunning.after_failure(invoice=invoice, attempt=attempt, now=now)
         _past_due(invoice)
     attempt.save()
+    if outcome in FAILURE_EVENTS:  # the tenant is told (webhooks, and the payment-failed e-mail)
+        invoice_record_events(invoice=invoice, types=(FAILURE_EVENTS[outcome],))
     transaction.on_commit(lambda: metrics.payment_attempt_recorded(outcome))  # counted once it is stored
     return attempt
 
@@ -205,9 +218,11 @@ def subscription_settle(*, subscription_id) -> None:
         return
     if invoices_still_due(subscription_id=subscription_id).exists():
         return
-    Subscription.objects.filter(pk=subscription_id, status=Subscription.Status.PAST_DUE).update(
+    settled = Subscription.objects.filter(pk=subscription_id, status=Subscription.Status.PAST_DUE).update(
         status=Subscription.Status.ACTIVE
     )
+    if settled:
+        subscription_record_event(subscription=Subscription.objects.get(pk=subscription_id))
 
 
 def invoice_pay(*, invoice: Invoice) -> Invoice:

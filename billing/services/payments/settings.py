@@ -16,6 +16,7 @@ from billing.models import Tenant
 from billing.stripe import client as gateway
 from billing.stripe.services import stripe_customer_ensure
 from billing_project.errors import NotFound, invalid
+from notifications.services.events import event_record
 
 TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -87,9 +88,12 @@ def _card_fields(method) -> dict:
 
 def _store_card(tenant: Tenant, method) -> Tenant:
     fields = _card_fields(method)
+    changed = any(getattr(tenant, name) != value for name, value in fields.items())
     Tenant.objects.filter(pk=tenant.pk).update(**fields)
     for name, value in fields.items():
         setattr(tenant, name, value)
+    if changed:  # the billing settings as the API shows them, with the new (or no) payment method
+        event_record(type="payment_method.updated", tenant_id=tenant.pk, obj=tenant)
     return tenant
 
 
