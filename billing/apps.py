@@ -8,7 +8,7 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import tasks  # noqa: F401  (registers the tasks, their job queues and signal receivers)
-        from billing.models import Invoice, Subscription, Tenant
+        from billing.models import CreditNote, Invoice, Subscription, Tenant
         from billing.models.invoice_guards import invoice_guards_connect
         from billing_project import events_registry
 
@@ -16,4 +16,5 @@ class BillingConfig(AppConfig):
         # What an event's data.object shows for these objects (contract section 13).
         events_registry.register(Invoice, "billing.api.invoices:InvoiceSerializer")
         events_registry.register(Subscription, "billing.api.subscriptions:SubscriptionSerializer")
+        events_registry.register(CreditNote, "billing.api.credit_notes:CreditNoteSerializer")
         events_registry.register(Tenant, "billing.api.billing_settings:BillingSettingsSerializer")  # payment_method.*

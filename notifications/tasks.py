@@ -26,8 +26,14 @@ THREAD_PREFIX = "notify-"
 
 @shared_task(name="notifications.tasks.events_dispatch", ignore_result=True)
 def events_dispatch() -> int:
-    """Fan out every unprocessed event into webhook deliveries and e-mails; return how many events."""
-    return dispatch.events_dispatch().events
+    """Fan out every unprocessed event into webhook deliveries and e-mails; return how many events.
+
+    Also re-queues what is due (cheap: a partial index): without a broker there is no beat, and
+    retries then go out with the next dispatch.
+    """
+    dispatched = dispatch.events_dispatch().events
+    dispatch.work_sweep()
+    return dispatched
 
 
 @shared_task(name="notifications.tasks.notifications_sweep", ignore_result=True)

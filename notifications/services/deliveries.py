@@ -22,6 +22,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from billing_project.dispatch import job_queue
+from billing_project.observability import metrics
 from billing_project.url_safety import UnsafeUrl, check_url
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.selectors.events import event_representation
@@ -134,6 +135,7 @@ def _record(delivery: WebhookDelivery, outcome: Outcome, now: datetime) -> datet
         next_attempt_at=next_at,
     )
     _record_endpoint_health(delivery.endpoint_id, ok=outcome.ok, now=now)
+    metrics.webhook_delivery_recorded("succeeded" if outcome.ok else ("retrying" if next_at else "failed"))
     delivery.status, delivery.next_attempt_at = status, next_at
     return next_at
 

@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing_project.dispatch import job_queue
+from billing_project.observability import metrics
 from notifications.models import EmailMessage, Event
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,12 @@ def _attachment(message: EmailMessage) -> tuple[str, bytes] | None:
 
         invoice = Invoice.objects.get(pk=obj["id"])
         return f"{invoice.number or invoice.pk}.pdf", invoice_pdf_bytes(invoice=invoice)
+    if message.kind == EmailMessage.Kind.CREDIT_NOTE:
+        from billing.models import CreditNote
+        from billing.pdf.credit_note import render_credit_note_pdf
+
+        note = CreditNote.objects.select_related("invoice").get(pk=obj["id"])
+        return f"{note.number}.pdf", render_credit_note_pdf(note)
     return None
 
 
@@ -157,6 +164,8 @@ def email_send(*, message_id: str) -> EmailMessage | None:
     else:
         fields.update(status=EmailMessage.Status.FAILED, failed_at=now, next_attempt_at=None)
     EmailMessage.objects.filter(pk=message.pk).update(**fields)
+    if "status" in fields:
+        metrics.email_recorded(fields["status"])
     for name, value in fields.items():
         setattr(message, name, value)
     if message.status == EmailMessage.Status.QUEUED:

@@ -26,10 +26,21 @@ def new_secret() -> str:
 
 @transaction.atomic
 def webhook_endpoint_create(
-    *, url: str, tenant_id: str | None, event_types: list[str], description: str = "", enabled: bool = True
+    *,
+    url: str,
+    tenant_id: str | None,
+    event_types: list[str],
+    description: str = "",
+    enabled: bool = True,
+    local_demo: bool = False,
 ) -> WebhookEndpoint:
-    """Return a new endpoint with a fresh secret (the URL must be public unless allowed otherwise)."""
-    validate_webhook_url(url)
+    """Return a new endpoint with a fresh secret (the URL must be public unless allowed otherwise).
+
+    `local_demo` skips the address check at save time for the demo's receiver on 127.0.0.1 (it is
+    still checked at delivery, where WEBHOOK_ALLOW_PRIVATE_URLS decides).
+    """
+    if not local_demo:
+        validate_webhook_url(url)
     endpoint = WebhookEndpoint(
         url=url,
         tenant_id=tenant_id,
