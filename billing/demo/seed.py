@@ -30,6 +30,7 @@ from django.utils import timezone
 from billing.demo.clock import clock
 from billing.demo.cloud import seed_cloud_tenant
 from billing.demo.collection import demo_collection
+from billing.demo.notifications import DEMO_WEBHOOK_URL, seed_notifications
 from billing.demo.replay import Replay, start_of, subscribe
 from billing.demo.tenants import (
     ADMIN_PASSWORD,
@@ -231,6 +232,11 @@ def demo_seed(*, progress=None, now: datetime | None = None) -> dict:
         done("cloud tenant 'stratos': GB-month storage, CPU/GPU hours, negotiated prices, a setup fee, a minimum")
     done(f"quotas: {_seed_quotas()} new")
     done(f"alerts: {_seed_alerts()} new")
+    told = seed_notifications(now=now)
+    done(
+        f"events: webhook endpoint {DEMO_WEBHOOK_URL} (secret in .data/demo-webhook-secret), "
+        f"{told['billing_emails']} billing e-mails set, {told['history_events']} history events marked sent"
+    )
     return {
         "admin_user": ADMIN_USER,
         "admin_password": ADMIN_PASSWORD,

@@ -401,3 +401,22 @@ def test_collection_story_saved_card_dunning_and_a_refunded_credit_note(demo):
     assert note.number.startswith("CN-") and invoice.tenant_id == "acme" and note.refund_status == "succeeded"
     assert note.refund_amount == note.total and note.subtotal + note.tax == note.total
     assert invoice.amount_credited == invoice.amount_refunded == note.total
+
+
+def test_events_webhook_endpoint_and_billing_emails_for_the_demo(demo):
+    from billing.demo.notifications import DEMO_WEBHOOK_URL, NEWS_WINDOW, secret_file
+    from notifications.models import EmailMessage, Event, WebhookDelivery, WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.get(url=DEMO_WEBHOOK_URL)
+    assert endpoint.tenant_id is None and endpoint.event_types == ["*"] and endpoint.enabled
+    assert secret_file().read_text().strip() == endpoint.secret
+    assert Tenant.objects.get(pk="acme").billing_email == "ap@acme.example"
+    types = set(Event.objects.values_list("type", flat=True))
+    assert {"subscription.created", "invoice.created", "invoice.finalized", "invoice.paid"} <= types
+    assert not Event.objects.filter(processed_at__isnull=True).exists(), "seed_demo dispatched every event"
+    cutoff = demo.now - NEWS_WINDOW
+    old = Event.objects.filter(created_at__lt=cutoff - timedelta(minutes=1))
+    assert old.exists() and not WebhookDelivery.objects.filter(event__in=old).exists(), "history is not news"
+    assert not EmailMessage.objects.filter(event__in=old).exists()
+    recent = Event.objects.filter(created_at__gte=cutoff)
+    assert WebhookDelivery.objects.filter(event__in=recent).count() == recent.count()
