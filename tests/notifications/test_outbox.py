@@ -90,3 +90,21 @@ def test_a_dispatcher_run_twice_creates_each_delivery_once(receiver_factory):
     events_dispatch()
     assert WebhookDelivery.objects.count() == 1
     assert len(receiver.received) == 1
+
+
+def test_events_past_the_retention_are_purged_with_their_deliveries(receiver_factory, clock, settings):
+    from notifications.services.events import events_purge
+    from notifications.tasks import events_dispatch
+
+    settings.BILLING_EVENT_RETENTION_DAYS = 30
+    endpoint_for(receiver_factory(), tenant_id="acme")
+    start = clock.set(timezone.now())
+    old = record("acme")
+    clock.set(start + timedelta(days=20))
+    kept = record("acme")
+    events_dispatch.apply()
+    assert WebhookDelivery.objects.count() == 2
+    clock.set(start + timedelta(days=30, seconds=1))
+    assert events_purge() == 1
+    assert list(Event.objects.values_list("id", flat=True)) == [kept.id]
+    assert not WebhookDelivery.objects.filter(event_id=old.pk).exists() and WebhookDelivery.objects.count() == 1
