@@ -23,6 +23,7 @@ from billing.services.payments.errors import InvoicePaymentUnderway
 from billing.services.transitions import invoice_transition
 from billing_project.errors import Conflict, invalid
 from billing_project.money import quantize
+from notifications.services.events import event_record
 
 NUMBER_FORMAT = "CN-{year:04d}-{seq:06d}"
 CREDITABLE = {Invoice.Status.OPEN, Invoice.Status.PAID}
@@ -113,6 +114,7 @@ def credit_note_create(*, invoice: Invoice, amount, reason: str, memo: str = "",
             reason=f"Credit note {note.number} on invoice {locked.number}",
         )
     note.save()
+    event_record(type="credit_note.created", tenant_id=note.tenant_id, obj=note)
     _apply_to_invoice(locked, split.total, split.applied_amount, now)
     return note
 

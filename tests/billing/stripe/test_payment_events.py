@@ -63,3 +63,31 @@ def test_setting_and_removing_the_payment_method_records_payment_method_updated(
     assert added["payment_method"]["last4"] == "4242"
     assert api("finance").delete(f"{BASE}/tenants/acme/payment-method").status_code == 204
     assert objects("payment_method.updated")[-1]["payment_method"] is None
+
+
+def test_a_credit_note_records_credit_note_created_then_invoice_paid_and_mails_its_pdf(api, tenant, make_invoice):
+    import io
+
+    from pypdf import PdfReader
+
+    from notifications.services.dispatch import events_dispatch
+    from notifications.services.emails import email_build
+    from tests.billing.stripe.test_credit_notes import credit, taxed_invoice
+
+    Tenant.objects.filter(pk="acme").update(billing_email="ap@acme.test")
+    invoice = taxed_invoice(make_invoice, tenant)
+    note = credit(api("finance"), invoice, "120.00").json()
+    types = list(Event.objects.order_by("seq").values_list("type", flat=True))
+    assert types == ["credit_note.created", "invoice.paid"]
+    assert objects("credit_note.created") == [note]
+    assert objects("invoice.paid")[0]["amount_remaining"] == "0.00"
+
+    events_dispatch()
+    mail = EmailMessage.objects.get(kind="credit_note")
+    built = email_build(mail)
+    assert note["number"] in mail.subject and note["number"] in built.body
+    [(filename, content, mimetype)] = built.attachments
+    assert filename == f"{note['number']}.pdf" and mimetype == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+    assert note["number"] in text and invoice.number in text
+    assert EmailMessage.objects.filter(kind="receipt").count() == 1
