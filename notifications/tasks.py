@@ -17,6 +17,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import connections
 
+from billing_project.dispatch import enqueue as dispatch_queue
 from billing_project.dispatch import job_register
 from notifications.services import deliveries, dispatch, emails, events
 
@@ -85,10 +86,7 @@ def enqueue(task, *args: Any, countdown: float | None = None) -> None:
         else:
             task.apply(args=args)
         return
-    try:
-        task.apply_async(args=args, countdown=countdown)
-    except Exception:  # the broker is down: the sweeper finds the work in the database
-        logger.exception("could not queue %s; the sweeper will pick it up", task.name)
+    dispatch_queue(task, *args, countdown=countdown)  # broker down: logged; the sweeper picks the work up
 
 
 @job_register("notifications.events_dispatch")
