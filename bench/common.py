@@ -265,6 +265,52 @@ class Client:
         self.conn.close()
 
 
+class _LoadState:
+    """What the threads of one `run_load` share: the request counter, the deadline and the tallies."""
+
+    def __init__(self, total: int, concurrency: int, ok) -> None:
+        self.lock = threading.Lock()
+        self.counter = iter(range(total))
+        self.latencies: list[float] = []
+        self.statuses: dict[int, int] = {}
+        self.errors = 0
+        self.deadline = 0.0
+        self.started = threading.Barrier(concurrency + 1)
+        self.ok = ok
+
+    def take(self) -> int | None:
+        with self.lock:
+            return next(self.counter, None)
+
+    def record(self, dt: float, status: int) -> None:
+        with self.lock:
+            self.latencies.append(dt)
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status not in self.ok:
+                self.errors += 1
+
+
+def _load_worker(state: _LoadState, make_request, port: int, headers: dict, warmups: int) -> None:
+    """Send `warmups` untimed requests, wait for the start, then timed requests until the count or time ends."""
+    client = Client(port, headers)
+    try:
+        for _ in range(warmups):
+            i = state.take()
+            if i is None:
+                break
+            client.request(*make_request(i))
+        state.started.wait()
+        while time.perf_counter() < state.deadline:
+            i = state.take()
+            if i is None:
+                break
+            t0 = time.perf_counter()
+            status, _ = client.request(*make_request(i))
+            state.record(time.perf_counter() - t0, status)
+    finally:
+        client.close()
+
+
 def run_load(
     make_request,
     *,
@@ -280,60 +326,27 @@ def run_load(
 
     `make_request(i)` returns (method, path, body bytes|None) for the i-th request.
     """
-    lock = threading.Lock()
-    counter = iter(range(total + warmup))
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    errors = 0
-    deadline = [0.0]
-    started = threading.Barrier(concurrency + 1)
-
-    def worker():
-        nonlocal errors
-        client = Client(port, headers)
-        try:
-            for _ in range(warmup // concurrency):
-                with lock:
-                    i = next(counter, None)
-                if i is None:
-                    break
-                client.request(*make_request(i))
-            started.wait()
-            while time.perf_counter() < deadline[0]:
-                with lock:
-                    i = next(counter, None)
-                if i is None:
-                    break
-                t0 = time.perf_counter()
-                status, _ = client.request(*make_request(i))
-                dt = time.perf_counter() - t0
-                with lock:
-                    latencies.append(dt)
-                    statuses[status] = statuses.get(status, 0) + 1
-                    if status not in ok:
-                        errors += 1
-        finally:
-            client.close()
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    state = _LoadState(total + warmup, concurrency, ok)
+    args = (state, make_request, port, headers, warmup // concurrency)
+    threads = [threading.Thread(target=_load_worker, args=args, daemon=True) for _ in range(concurrency)]
     for t in threads:
         t.start()
-    deadline[0] = float("inf")
-    started.wait()
+    state.deadline = float("inf")
+    state.started.wait()
     t0 = time.perf_counter()
-    deadline[0] = t0 + max_seconds
+    state.deadline = t0 + max_seconds
     for t in threads:
         t.join(max_seconds + 120)
     seconds = time.perf_counter() - t0
-    ms = [x * 1000 for x in latencies]
+    ms = [x * 1000 for x in state.latencies]
     return LoadResult(
         requests=len(ms),
-        errors=errors,
+        errors=state.errors,
         seconds=seconds,
         rate=len(ms) / seconds if seconds else 0,
         p50_ms=percentile(ms, 50),
         p99_ms=percentile(ms, 99),
-        statuses=statuses,
+        statuses=state.statuses,
     )
 
 
@@ -361,6 +374,72 @@ def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     return start, end
 
 
+def _big_tenant_loaded(conn: psycopg.Connection, tenant_id: str, start: datetime, n_events: int) -> int | None:
+    """Return how many events `tenant_id` holds this month when at least `n_events` are loaded and rolled up."""
+    have = conn.execute(
+        "SELECT coalesce(sum(event_count), 0) FROM billing_usagehourly WHERE tenant_id = %s AND hour >= %s",
+        [tenant_id, start],
+    ).fetchone()[0]
+    raw = (
+        conn.execute(
+            'SELECT count(*) FROM billing_usageevent WHERE tenant_id = %s AND "timestamp" >= %s',
+            [tenant_id, start],
+        ).fetchone()[0]
+        if have >= n_events
+        else -1
+    )
+    if have >= n_events and raw == have:
+        return int(have)
+    return None
+
+
+def _insert_big_events(conn: psycopg.Connection, params: dict, n_events: int, chunk: int, t0: float) -> None:
+    """Insert `n_events` generated events (SQL `params` t, start, step, res, users) in chunks of `chunk` rows."""
+    for lo in range(0, n_events, chunk):
+        hi = min(n_events, lo + chunk)
+        conn.execute(
+            """
+            INSERT INTO billing_usageevent (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id,
+                                            cost_center, properties, received_at, unique_key)
+            SELECT %(t)s, 'big-' || lpad(g::text, 9, '0'), k.metric,
+                   CASE k.metric WHEN 'api_calls' THEN 1 + g %% 10 WHEN 'storage_gb' THEN 1 + g %% 500 ELSE 1 END,
+                   %(start)s + (g::bigint * %(step)s) * interval '1 microsecond',
+                   'vm-' || (g %% %(res)s), '',
+                   CASE WHEN k.metric = 'active_users'
+                        THEN jsonb_build_object('user_id', 'u' || (g %% %(users)s)) ELSE '{}'::jsonb END,
+                   now(),
+                   CASE WHEN k.metric = 'active_users' THEN md5('u' || (g %% %(users)s)) END
+            FROM generate_series(%(lo)s, %(hi)s - 1) g,
+                 LATERAL (SELECT CASE WHEN g %% 20 < 14 THEN 'api_calls' WHEN g %% 20 < 17 THEN 'jobs'
+                                      WHEN g %% 20 = 17 THEN 'storage_gb' ELSE 'active_users' END AS metric) k
+            """,
+            {**params, "lo": lo, "hi": hi},
+        )
+        say(f"  {hi:,} events ({time.perf_counter() - t0:.0f} s)")
+
+
+def _rebuild_rollups(conn: psycopg.Connection, tenant_id: str) -> None:
+    """Rebuild both rollup tables of `tenant_id` from its raw events."""
+    conn.execute(
+        """
+        INSERT INTO billing_usagerollup (tenant_id, metric_id, hour, resource_id, cost_center,
+                                         quantity_sum, quantity_max, event_count)
+        SELECT tenant_id, metric_id, date_trunc('hour', "timestamp", 'UTC'), resource_id, cost_center,
+               sum(quantity), max(quantity), count(*)
+        FROM billing_usageevent WHERE tenant_id = %s GROUP BY 1, 2, 3, 4, 5
+        """,
+        [tenant_id],
+    )
+    conn.execute(
+        """
+        INSERT INTO billing_usagehourly (tenant_id, metric_id, hour, quantity_sum, quantity_max, event_count)
+        SELECT tenant_id, metric_id, hour, sum(quantity_sum), max(quantity_max), sum(event_count)
+        FROM billing_usagerollup WHERE tenant_id = %s GROUP BY 1, 2, 3
+        """,
+        [tenant_id],
+    )
+
+
 def ensure_big_tenant(
     tenant_id: str, n_events: int = 10_000_000, *, users: int = 1000, resources: int = 50, chunk: int = 1_000_000
 ) -> dict:
@@ -380,20 +459,9 @@ def ensure_big_tenant(
         # Several benches may call this at once (make bench runs them in turn, engineers run them
         # side by side): one loads, the others wait on this session lock and then find it loaded.
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"ensure_big_tenant:{tenant_id}"])
-        have = conn.execute(
-            "SELECT coalesce(sum(event_count), 0) FROM billing_usagehourly WHERE tenant_id = %s AND hour >= %s",
-            [tenant_id, start],
-        ).fetchone()[0]
-        raw = (
-            conn.execute(
-                'SELECT count(*) FROM billing_usageevent WHERE tenant_id = %s AND "timestamp" >= %s',
-                [tenant_id, start],
-            ).fetchone()[0]
-            if have >= n_events
-            else -1
-        )
-        if have >= n_events and raw == have:
-            return {"tenant_id": tenant_id, "events": int(have), "loaded": False, "from": start}
+        have = _big_tenant_loaded(conn, tenant_id, start, n_events)
+        if have is not None:
+            return {"tenant_id": tenant_id, "events": have, "loaded": False, "from": start}
         say(f"loading {n_events:,} events for tenant {tenant_id} (one-off; later runs reuse them)…")
         t0 = time.perf_counter()
         conn.execute(
@@ -404,45 +472,9 @@ def ensure_big_tenant(
         for table in ("billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
             conn.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant_id])
         step_us = int(span.total_seconds() * 1_000_000 // n_events) or 1
-        for lo in range(0, n_events, chunk):
-            hi = min(n_events, lo + chunk)
-            conn.execute(
-                """
-                INSERT INTO billing_usageevent (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id,
-                                                cost_center, properties, received_at, unique_key)
-                SELECT %(t)s, 'big-' || lpad(g::text, 9, '0'), k.metric,
-                       CASE k.metric WHEN 'api_calls' THEN 1 + g %% 10 WHEN 'storage_gb' THEN 1 + g %% 500 ELSE 1 END,
-                       %(start)s + (g::bigint * %(step)s) * interval '1 microsecond',
-                       'vm-' || (g %% %(res)s), '',
-                       CASE WHEN k.metric = 'active_users'
-                            THEN jsonb_build_object('user_id', 'u' || (g %% %(users)s)) ELSE '{}'::jsonb END,
-                       now(),
-                       CASE WHEN k.metric = 'active_users' THEN md5('u' || (g %% %(users)s)) END
-                FROM generate_series(%(lo)s, %(hi)s - 1) g,
-                     LATERAL (SELECT CASE WHEN g %% 20 < 14 THEN 'api_calls' WHEN g %% 20 < 17 THEN 'jobs'
-                                          WHEN g %% 20 = 17 THEN 'storage_gb' ELSE 'active_users' END AS metric) k
-                """,
-                {"t": tenant_id, "start": start, "step": step_us, "res": resources, "users": users, "lo": lo, "hi": hi},
-            )
-            say(f"  {hi:,} events ({time.perf_counter() - t0:.0f} s)")
-        conn.execute(
-            """
-            INSERT INTO billing_usagerollup (tenant_id, metric_id, hour, resource_id, cost_center,
-                                             quantity_sum, quantity_max, event_count)
-            SELECT tenant_id, metric_id, date_trunc('hour', "timestamp", 'UTC'), resource_id, cost_center,
-                   sum(quantity), max(quantity), count(*)
-            FROM billing_usageevent WHERE tenant_id = %s GROUP BY 1, 2, 3, 4, 5
-            """,
-            [tenant_id],
-        )
-        conn.execute(
-            """
-            INSERT INTO billing_usagehourly (tenant_id, metric_id, hour, quantity_sum, quantity_max, event_count)
-            SELECT tenant_id, metric_id, hour, sum(quantity_sum), max(quantity_max), sum(event_count)
-            FROM billing_usagerollup WHERE tenant_id = %s GROUP BY 1, 2, 3
-            """,
-            [tenant_id],
-        )
+        params = {"t": tenant_id, "start": start, "step": step_us, "res": resources, "users": users}
+        _insert_big_events(conn, params, n_events, chunk, t0)
+        _rebuild_rollups(conn, tenant_id)
         say(f"  rollups built ({time.perf_counter() - t0:.0f} s); vacuuming…")
         for table in ("billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
             conn.execute(f"VACUUM (ANALYZE) {table}")

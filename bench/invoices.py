@@ -59,15 +59,96 @@ def _period():
     return add_months(end, -1), end
 
 
-def step_seed(n: int) -> dict:
-    """Create the bench tenants, subscriptions and usage that are missing (idempotent)."""
-    import hashlib
+def _seed_tenants(missing: list[str]) -> None:
+    """Create the bench tenants in `missing` (every fourth one taxed at 20 %)."""
+    from decimal import Decimal
+
+    from billing.models import Tenant
+
+    Tenant.objects.bulk_create(
+        [
+            Tenant(
+                id=t,
+                name=f"Bench tenant {t[-5:]}",
+                email=f"billing@{t}.example",
+                tax_rate=Decimal("0.2") if i % 4 == 0 else Decimal(0),
+            )
+            for i, t in enumerate(missing)
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _seed_hourly(tenant_id: str, i: int, start) -> list:
+    """Return the i-th bench tenant's hourly usage rows: three hours of api_calls, jobs and storage_gb."""
     from datetime import timedelta
     from decimal import Decimal
 
+    from billing.models import UsageHourly
+
+    hourly = []
+    for h in range(3):
+        hour = start + timedelta(days=3 + 7 * h, hours=i % 24)
+        hourly.append(
+            UsageHourly(
+                tenant_id=tenant_id,
+                metric_id="api_calls",
+                hour=hour,
+                quantity_sum=Decimal(5000 + 37 * i % 20000),
+                quantity_max=Decimal(10),
+                event_count=500,
+            )
+        )
+        hourly.append(
+            UsageHourly(
+                tenant_id=tenant_id,
+                metric_id="jobs",
+                hour=hour,
+                quantity_sum=Decimal(40 + i % 90),
+                quantity_max=1,
+                event_count=40 + i % 90,
+            )
+        )
+        hourly.append(
+            UsageHourly(
+                tenant_id=tenant_id,
+                metric_id="storage_gb",
+                hour=hour,
+                quantity_sum=Decimal(20 + h),
+                quantity_max=Decimal(20 + h),
+                event_count=1,
+            )
+        )
+    return hourly
+
+
+def _seed_events(tenant_id: str, start) -> list:
+    """Return a "pro" bench tenant's raw events: three distinct active users."""
+    import hashlib
+    from datetime import timedelta
+
+    from billing.models import UsageEvent
+
+    return [
+        UsageEvent(
+            tenant_id=tenant_id,
+            event_id=f"u{u}",
+            metric_id="active_users",
+            quantity=1,
+            timestamp=start + timedelta(days=5, minutes=u),
+            properties={"user_id": f"user{u}"},
+            received_at=start + timedelta(days=5),
+            unique_key=hashlib.md5(f"user{u}".encode()).hexdigest(),
+        )
+        for u in range(3)
+    ]
+
+
+def step_seed(n: int) -> dict:
+    """Create the bench tenants, subscriptions and usage that are missing (idempotent)."""
     from django.db import transaction
 
-    from billing.models import Subscription, SubscriptionPlanSpan, Tenant, UsageEvent, UsageHourly
+    from billing.models import Subscription, SubscriptionPlanSpan, UsageEvent, UsageHourly
 
     start, end = _period()
     ids = [f"{PREFIX}{i:05d}" for i in range(n)]
@@ -79,18 +160,7 @@ def step_seed(n: int) -> dict:
         Subscription.objects.filter(tenant_id__in=missing).delete()
         UsageHourly.objects.filter(tenant_id__in=missing).delete()
         UsageEvent.objects.filter(tenant_id__in=missing).delete()
-        Tenant.objects.bulk_create(
-            [
-                Tenant(
-                    id=t,
-                    name=f"Bench tenant {t[-5:]}",
-                    email=f"billing@{t}.example",
-                    tax_rate=Decimal("0.2") if i % 4 == 0 else Decimal(0),
-                )
-                for i, t in enumerate(missing)
-            ],
-            ignore_conflicts=True,
-        )
+        _seed_tenants(missing)
         subs, spans, hourly, events = [], [], [], []
         for i, tenant_id in enumerate(missing):
             plan = "pro" if i % 2 == 0 else "starter"
@@ -106,52 +176,9 @@ def step_seed(n: int) -> dict:
             )
             subs.append(sub)
             spans.append(SubscriptionPlanSpan(subscription=sub, plan_id=plan, start=start))
-            for h in range(3):
-                hour = start + timedelta(days=3 + 7 * h, hours=i % 24)
-                hourly.append(
-                    UsageHourly(
-                        tenant_id=tenant_id,
-                        metric_id="api_calls",
-                        hour=hour,
-                        quantity_sum=Decimal(5000 + 37 * i % 20000),
-                        quantity_max=Decimal(10),
-                        event_count=500,
-                    )
-                )
-                hourly.append(
-                    UsageHourly(
-                        tenant_id=tenant_id,
-                        metric_id="jobs",
-                        hour=hour,
-                        quantity_sum=Decimal(40 + i % 90),
-                        quantity_max=1,
-                        event_count=40 + i % 90,
-                    )
-                )
-                hourly.append(
-                    UsageHourly(
-                        tenant_id=tenant_id,
-                        metric_id="storage_gb",
-                        hour=hour,
-                        quantity_sum=Decimal(20 + h),
-                        quantity_max=Decimal(20 + h),
-                        event_count=1,
-                    )
-                )
+            hourly.extend(_seed_hourly(tenant_id, i, start))
             if plan == "pro":
-                for u in range(3):
-                    events.append(
-                        UsageEvent(
-                            tenant_id=tenant_id,
-                            event_id=f"u{u}",
-                            metric_id="active_users",
-                            quantity=1,
-                            timestamp=start + timedelta(days=5, minutes=u),
-                            properties={"user_id": f"user{u}"},
-                            received_at=start + timedelta(days=5),
-                            unique_key=hashlib.md5(f"user{u}".encode()).hexdigest(),
-                        )
-                    )
+                events.extend(_seed_events(tenant_id, start))
         Subscription.objects.bulk_create(subs, batch_size=2000)
         SubscriptionPlanSpan.objects.bulk_create(spans, batch_size=2000)
         UsageHourly.objects.bulk_create(hourly, batch_size=5000)
@@ -298,21 +325,9 @@ def _count_finalized(n: int) -> int:
         ).fetchone()[0]
 
 
-def run_with_worker(n: int, batch_size: int, timeout: float, *, extra_env: dict | None = None, count=None) -> dict:
-    """Return the invoice run's rate with a real Celery worker (2 processes) over Redis, PDFs off.
-
-    The run is done when `count(n)` (default: finalized invoices) reaches `n`.
-    """
-    count = count or _count_finalized
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url(),
-        "CELERY_BROKER_URL": BROKER,
-        "BILLING_PDF_ON_FINALIZE": "0",
-        "LOG_LEVEL": "ERROR",
-        **(extra_env or {}),
-    }
-    worker = subprocess.Popen(
+def _start_worker(env: dict) -> subprocess.Popen:
+    """Return a started Celery worker (2 prefork processes) running with `env`."""
+    return subprocess.Popen(
         [
             CELERY,
             "-A",
@@ -336,6 +351,43 @@ def run_with_worker(n: int, batch_size: int, timeout: float, *, extra_env: dict 
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _stop_worker(worker: subprocess.Popen) -> None:
+    worker.terminate()
+    try:
+        worker.wait(30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait(5)
+
+
+def _wait_done(n: int, deadline: float, count) -> int:
+    """Return `count(n)` once it reaches n, or at `deadline`."""
+    done = 0
+    while time.perf_counter() < deadline:
+        done = count(n)
+        if done >= n:
+            break
+        time.sleep(0.25)
+    return done
+
+
+def run_with_worker(n: int, batch_size: int, timeout: float, *, extra_env: dict | None = None, count=None) -> dict:
+    """Return the invoice run's rate with a real Celery worker (2 processes) over Redis, PDFs off.
+
+    The run is done when `count(n)` (default: finalized invoices) reaches `n`.
+    """
+    count = count or _count_finalized
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url(),
+        "CELERY_BROKER_URL": BROKER,
+        "BILLING_PDF_ON_FINALIZE": "0",
+        "LOG_LEVEL": "ERROR",
+        **(extra_env or {}),
+    }
+    worker = _start_worker(env)
     try:
         time.sleep(4)  # let the worker connect (it sits idle on an empty queue)
         if worker.poll() is not None:
@@ -352,13 +404,7 @@ def run_with_worker(n: int, batch_size: int, timeout: float, *, extra_env: dict 
         if queued.returncode != 0:
             raise RuntimeError("run_invoices failed:\n" + queued.stderr[-2000:])
         queue_s = time.perf_counter() - t0
-        done = 0
-        deadline = t0 + timeout
-        while time.perf_counter() < deadline:
-            done = count(n)
-            if done >= n:
-                break
-            time.sleep(0.25)
+        done = _wait_done(n, t0 + timeout, count)
         seconds = time.perf_counter() - t0
         return {
             "invoices": done,
@@ -368,12 +414,7 @@ def run_with_worker(n: int, batch_size: int, timeout: float, *, extra_env: dict 
             "complete": done >= n,
         }
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(5)
+        _stop_worker(worker)
 
 
 def main(quick: bool = False, *, subscriptions: int | None = None, batch_size: int = 50) -> dict:

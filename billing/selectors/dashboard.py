@@ -218,7 +218,7 @@ def _boundaries(lo: datetime, hi: datetime) -> list[datetime]:
     return points
 
 
-def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: datetime, now: datetime):  # noqa: C901
+def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: datetime, now: datetime):
     """Return ({day: usage cost added that day}, usage cost of the current period up to now)."""
     interval = plans[sub.plan_id].interval
     periods = _periods_overlapping(sub, interval, start, now)
@@ -246,30 +246,7 @@ def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: dat
         # accrued by the window's start.
         cumulative = [Decimal(0)] * len(points)
         for seg in segs:
-            charges = list(plans[seg.plan_id].charges.all())
-            if not charges:
-                continue
-            priced = plan_terms(plans[seg.plan_id], charges).charges
-            special = [p for p in priced if needs_own_read(p)]
-            charges = [c for c, p in zip(charges, priced, strict=True) if not needs_own_read(p)]
-            for k, amount in enumerate(_special_amounts(sub, seg, special, points, ps, pe)):
-                cumulative[k] += amount
-            metrics = {c.metric_id: c.metric.aggregation for c in charges}
-            acc = usage_segment(tenant_id=sub.tenant_id, segment=seg, metrics=metrics, hourly=hourly)
-            for c in charges:
-                if c.metric.aggregation == "unique_count" and seg.usage_start < seg.usage_end:
-                    acc[c.metric_id].firsts = usage_unique_firsts(
-                        tenant_id=sub.tenant_id, segment=seg, metric_id=c.metric_id, field_name=c.metric.field
-                    )
-            clipped = [
-                min(max(t, seg.usage_start), seg.usage_end) if seg.usage_start < seg.usage_end else seg.usage_start
-                for t in points
-            ]
-            spec_cache = {c.pk: charge_spec(c) for c in charges}
-            quantities = {code: a.quantities_at(clipped) for code, a in acc.items()}
-            for c in charges:
-                for k, q in enumerate(quantities[c.metric_id]):
-                    cumulative[k] += price_charge(spec_cache[c.pk], q, sub.currency).amount
+            _add_segment_cost(cumulative, sub, plans[seg.plan_id], seg, points, (ps, pe), hourly)
         base = Decimal(0) if window_lo == ps else cumulative[0]
         previous = base
         for k in range(1, len(points)):
@@ -278,6 +255,35 @@ def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: dat
         if ps == sub.current_period_start:
             current = cumulative[-1]
     return days, current
+
+
+def _add_segment_cost(cumulative: list[Decimal], sub, plan: Plan, seg, points, period, hourly: list[tuple]) -> None:
+    """Add one plan segment's priced usage up to each of `points` into `cumulative` (in place)."""
+    ps, pe = period
+    charges = list(plan.charges.all())
+    if not charges:
+        return
+    priced = plan_terms(plan, charges).charges
+    special = [p for p in priced if needs_own_read(p)]
+    charges = [c for c, p in zip(charges, priced, strict=True) if not needs_own_read(p)]
+    for k, amount in enumerate(_special_amounts(sub, seg, special, points, ps, pe)):
+        cumulative[k] += amount
+    metrics = {c.metric_id: c.metric.aggregation for c in charges}
+    acc = usage_segment(tenant_id=sub.tenant_id, segment=seg, metrics=metrics, hourly=hourly)
+    for c in charges:
+        if c.metric.aggregation == "unique_count" and seg.usage_start < seg.usage_end:
+            acc[c.metric_id].firsts = usage_unique_firsts(
+                tenant_id=sub.tenant_id, segment=seg, metric_id=c.metric_id, field_name=c.metric.field
+            )
+    clipped = [
+        min(max(t, seg.usage_start), seg.usage_end) if seg.usage_start < seg.usage_end else seg.usage_start
+        for t in points
+    ]
+    spec_cache = {c.pk: charge_spec(c) for c in charges}
+    quantities = {code: a.quantities_at(clipped) for code, a in acc.items()}
+    for c in charges:
+        for k, q in enumerate(quantities[c.metric_id]):
+            cumulative[k] += price_charge(spec_cache[c.pk], q, sub.currency).amount
 
 
 def _special_amounts(sub, seg, charges, points: list[datetime], ps: datetime, pe: datetime) -> list[Decimal]:

@@ -195,13 +195,8 @@ def charge_fields_validate(raw, where: str) -> dict:
     return {**_stored(fields), "filters": filters}
 
 
-def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:  # noqa: C901 - flat checks, every problem listed
-    """Return (metrics, plans) normalised from `data`, or raise CatalogError listing every problem."""
-    errors: list[str] = []
-    metrics_raw = data.get("metrics", [])
-    plans_raw = data.get("plans", [])
-    if not isinstance(metrics_raw, list) or not isinstance(plans_raw, list):
-        raise CatalogError(["'metrics' and 'plans' must be lists"])
+def _metrics_validate(metrics_raw: list, errors: list[str]) -> tuple[list[dict], set[str]]:
+    """Return (metrics, their codes) normalised from `metrics_raw`, appending each problem to `errors`."""
     metrics: list[dict] = []
     codes: set[str] = set()
     for i, m in enumerate(metrics_raw):
@@ -227,6 +222,67 @@ def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:  # noqa: C901
                 "field": m.get("field") or "",
             }
         )
+    return metrics, codes
+
+
+def _plan_charges_validate(charges_raw: list, where: str, known_metrics: set[str], errors: list[str]) -> list[dict]:
+    """Return a plan's charges normalised from `charges_raw`, appending each problem to `errors`."""
+    charges = []
+    seen_metrics: set[str] = set()
+    for j, c in enumerate(charges_raw):
+        metric = c.get("metric") if isinstance(c, dict) else None
+        cw = f"{where}.charges[{j}] ({metric or '?'})"
+        if not isinstance(c, dict):
+            errors.append(f"{cw}: must be an object")
+            continue
+        if metric not in known_metrics:
+            errors.append(f"{cw}: unknown metric '{metric}'")
+            continue
+        if metric in seen_metrics:
+            errors.append(f"{cw}: a plan has at most one charge per metric")
+        seen_metrics.add(metric)
+        fields = _charge_fields(c, cw, errors)
+        if fields:
+            charges.append({"metric_id": metric, "position": j, **fields})
+    return charges
+
+
+def _plan_validate(p, where: str, known_metrics: set[str], errors: list[str]) -> dict:
+    """Return one plan (with a valid id) normalised from `p`, appending each problem to `errors`."""
+    currency = p.get("currency")
+    if not isinstance(currency, str) or not is_valid_currency(currency):
+        errors.append(f"{where}.currency: '{currency}' is not an ISO 4217 currency code")
+    interval = p.get("interval", "month")
+    if interval not in ("month", "year"):
+        errors.append(f"{where}.interval: must be 'month' or 'year' (got {interval!r})")
+    base_price = _decimal(p.get("base_price", "0"), f"{where}.base_price", errors)
+    minimum = _decimal(p.get("minimum_amount"), f"{where}.minimum_amount", errors, allow_none=True)
+    trial_days = p.get("trial_days", 0)
+    if not isinstance(trial_days, int) or isinstance(trial_days, bool) or trial_days < 0:
+        errors.append(f"{where}.trial_days: must be a whole number ≥ 0")
+    charges = _plan_charges_validate(p.get("charges") or [], where, known_metrics, errors)
+    return {
+        "id": p["id"],
+        "name": p.get("name") or p["id"],
+        "description": p.get("description") or "",
+        "currency": currency,
+        "interval": interval,
+        "base_price": base_price,
+        "trial_days": trial_days,
+        "minimum_amount": minimum,
+        "active": p.get("active", True),
+        "charges": charges,
+    }
+
+
+def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:
+    """Return (metrics, plans) normalised from `data`, or raise CatalogError listing every problem."""
+    errors: list[str] = []
+    metrics_raw = data.get("metrics", [])
+    plans_raw = data.get("plans", [])
+    if not isinstance(metrics_raw, list) or not isinstance(plans_raw, list):
+        raise CatalogError(["'metrics' and 'plans' must be lists"])
+    metrics, codes = _metrics_validate(metrics_raw, errors)
     known_metrics = codes | set(Metric.objects.values_list("code", flat=True))
     plans: list[dict] = []
     plan_ids: set[str] = set()
@@ -239,48 +295,7 @@ def catalog_validate(data: dict) -> tuple[list[dict], list[dict]]:  # noqa: C901
         if pid in plan_ids:
             errors.append(f"{where}: duplicate plan id")
         plan_ids.add(pid)
-        currency = p.get("currency")
-        if not isinstance(currency, str) or not is_valid_currency(currency):
-            errors.append(f"{where}.currency: '{currency}' is not an ISO 4217 currency code")
-        interval = p.get("interval", "month")
-        if interval not in ("month", "year"):
-            errors.append(f"{where}.interval: must be 'month' or 'year' (got {interval!r})")
-        base_price = _decimal(p.get("base_price", "0"), f"{where}.base_price", errors)
-        minimum = _decimal(p.get("minimum_amount"), f"{where}.minimum_amount", errors, allow_none=True)
-        trial_days = p.get("trial_days", 0)
-        if not isinstance(trial_days, int) or isinstance(trial_days, bool) or trial_days < 0:
-            errors.append(f"{where}.trial_days: must be a whole number ≥ 0")
-        charges = []
-        seen_metrics: set[str] = set()
-        for j, c in enumerate(p.get("charges") or []):
-            metric = c.get("metric") if isinstance(c, dict) else None
-            cw = f"{where}.charges[{j}] ({metric or '?'})"
-            if not isinstance(c, dict):
-                errors.append(f"{cw}: must be an object")
-                continue
-            if metric not in known_metrics:
-                errors.append(f"{cw}: unknown metric '{metric}'")
-                continue
-            if metric in seen_metrics:
-                errors.append(f"{cw}: a plan has at most one charge per metric")
-            seen_metrics.add(metric)
-            fields = _charge_fields(c, cw, errors)
-            if fields:
-                charges.append({"metric_id": metric, "position": j, **fields})
-        plans.append(
-            {
-                "id": pid,
-                "name": p.get("name") or pid,
-                "description": p.get("description") or "",
-                "currency": currency,
-                "interval": interval,
-                "base_price": base_price,
-                "trial_days": trial_days,
-                "minimum_amount": minimum,
-                "active": p.get("active", True),
-                "charges": charges,
-            }
-        )
+        plans.append(_plan_validate(p, where, known_metrics, errors))
     if errors:
         raise CatalogError(errors)
     return metrics, plans
