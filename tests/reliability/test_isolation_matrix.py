@@ -76,8 +76,20 @@ BODIES = {
     "/coupons/validate": lambda: {"code": "WORLD10", "tenant_id": OWNER},
     "/coupons/redeem": lambda: {"code": "WORLD10", "tenant_id": OWNER},
     "/realtime-cost/tenants/:tenantId/alerts": lambda: {"type": "cost_threshold", "threshold": "5.00"},
+    "/webhook-endpoints": lambda: {"url": "http://127.0.0.1:9/other", "tenant_id": OWNER, "event_types": ["*"]},
+    "/webhook-endpoints/:endpointId": lambda: {"url": "http://127.0.0.1:9/moved", "event_types": ["invoice.*"]},
 }
-BODY_TENANT = {"/stripe/checkout", "/stripe/portal", "/cost-centers", "/quotas", "/coupons/validate", "/coupons/redeem"}
+BODY_TENANT = {
+    "/stripe/checkout",
+    "/stripe/portal",
+    "/cost-centers",
+    "/quotas",
+    "/coupons/validate",
+    "/coupons/redeem",
+    "/webhook-endpoints",
+}
+# API.md section 13: lists a tenant reads in its own scope; another tenant gets 200 with none of acme's rows.
+OWN_SCOPE_LISTS = {"GET /api/v1/billing/events", "GET /api/v1/billing/webhook-endpoints"}
 
 
 def spec_rows(name: str) -> list[dict]:
@@ -120,7 +132,7 @@ def expected(row: str, caller: str, roles_known: bool = True) -> set[int]:
         return {401}
     if caller == "service":
         return {SERVICE_MAY[row]} if row in SERVICE_MAY else {403}
-    if row in PUBLIC_READS:
+    if row in PUBLIC_READS or row in OWN_SCOPE_LISTS:
         return {200}
     if row in FINANCE_ONLY or ":tenantId" in template or template.removeprefix("/api/v1/billing") in BODY_TENANT:
         return {403}
@@ -170,6 +182,10 @@ def run_matrix(spec_name: str, ids: dict) -> tuple[int, list[str], list[str]]:
             if resp.status_code not in want:
                 failures.append(f"{key} as {caller}: {resp.status_code} (want {sorted(want)}) {resp.content[:200]!r}")
                 continue
+            if key in OWN_SCOPE_LISTS and resp.status_code == 200:
+                leaked = [r for r in resp.json()["results"] if r.get("tenant_id") == OWNER]
+                if leaked:
+                    failures.append(f"{key} as {caller}: shows {len(leaked)} of {OWNER}'s rows")
             if resp.status_code >= 400 and resp.json().get("errors") is None:
                 failures.append(f"{key} as {caller}: {resp.status_code} not in the error shape")
             if resp.status_code >= 300 and state != before:

@@ -68,8 +68,31 @@ def _credit_note(fin, ids) -> dict:
     return {"creditNoteId": _post(fin, f"/invoices/{ids['invoiceId']}/credit-notes", body)["id"]}
 
 
+def _webhook_endpoint(fin, ids) -> dict:
+    body = {"url": "http://127.0.0.1:9/matrix", "tenant_id": OWNER, "event_types": ["*"]}
+    return {"endpointId": _post(fin, "/webhook-endpoints", body)["id"]}
+
+
+def _event(fin, ids) -> dict:
+    """Return one of acme's events (the makers above recorded several, e.g. invoice.created)."""
+    resp = fin.get(f"{BASE}/events", {"tenant_id": OWNER})
+    assert resp.status_code == 200, resp.content
+    return {"eventId": resp.json()["results"][0]["id"]}
+
+
 # Each maker adds the ids of the objects it creates; new sections add theirs here.
-MAKERS = [_subscription, _invoice, _coupon, _cost_center, _quota, _alert, _one_off_charge, _credit_note]
+MAKERS = [
+    _subscription,
+    _invoice,
+    _coupon,
+    _cost_center,
+    _quota,
+    _alert,
+    _one_off_charge,
+    _credit_note,
+    _webhook_endpoint,
+    _event,
+]
 
 
 def build_world() -> dict[str, str]:
