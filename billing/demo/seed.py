@@ -181,6 +181,30 @@ def _seed_alerts() -> int:
 
 
 @transaction.atomic
+def _seed_after_history(replay, now: datetime, done) -> None:
+    """Grant today's goodwill credit and tell the collection story, once the history was replayed."""
+    # A goodwill credit granted today, so a balance shows on acme's subscription and preview.
+    credit_grant_create(
+        subscription=replay.subs["acme"],
+        amount=Decimal("25.00"),
+        reason="Service credit: API latency incident",
+        expires_at=now + timedelta(days=60),
+    )
+    replay.counts["credits"] += 1
+    with clock(now):
+        story = demo_collection(now=now)
+    done(
+        f"collection: {story['charged']} invoices paid by acme's saved card, {story['dunning']} in dunning "
+        f"(initech), credit note {story['credit_note']} with a refund"
+    )
+    events = sum(f.events for f in replay.feeds.values())
+    c = replay.counts
+    done(
+        f"history of {len(replay.subs)} tenants: {events} usage events, {c['invoices']} invoices "
+        f"({c['paid']} paid, {c['void']} void), {c['credits']} credit grants"
+    )
+
+
 def demo_seed(*, progress=None, now: datetime | None = None) -> dict:
     """Return login details after creating the demo tenants, users and history (idempotent).
 
@@ -208,26 +232,7 @@ def demo_seed(*, progress=None, now: datetime | None = None) -> dict:
     if replay is None:
         done("history: already there (every demo tenant has a subscription)")
     else:
-        # A goodwill credit granted today, so a balance shows on acme's subscription and preview.
-        credit_grant_create(
-            subscription=replay.subs["acme"],
-            amount=Decimal("25.00"),
-            reason="Service credit: API latency incident",
-            expires_at=now + timedelta(days=60),
-        )
-        replay.counts["credits"] += 1
-        with clock(now):
-            story = demo_collection(now=now)
-        done(
-            f"collection: {story['charged']} invoices paid by acme's saved card, {story['dunning']} in dunning "
-            f"(initech), credit note {story['credit_note']} with a refund"
-        )
-        events = sum(f.events for f in replay.feeds.values())
-        c = replay.counts
-        done(
-            f"history of {len(replay.subs)} tenants: {events} usage events, {c['invoices']} invoices "
-            f"({c['paid']} paid, {c['void']} void), {c['credits']} credit grants"
-        )
+        _seed_after_history(replay, now, done)
     if seed_cloud_tenant(now):
         done("cloud tenant 'stratos': GB-month storage, CPU/GPU hours, negotiated prices, a setup fee, a minimum")
     done(f"quotas: {_seed_quotas()} new")

@@ -55,6 +55,25 @@ def stripe_refundable(invoice: Invoice) -> Decimal:
     return invoice.amount_paid - invoice.amount_refunded
 
 
+def _split(locked: Invoice, amount: Decimal, refund: Decimal):
+    """Return the credit note's split of `amount` on the locked invoice; 400 when it is too large."""
+    try:
+        return credit_note_split(
+            amount=amount,
+            refund_amount=refund,
+            invoice_net=locked.subtotal - locked.discount,
+            invoice_tax=locked.tax,
+            so_far=_so_far(locked),
+            still_due=locked.amount_remaining if locked.status == Invoice.Status.OPEN else Decimal(0),
+            refundable=stripe_refundable(locked),
+            currency=locked.currency,
+        )
+    except CreditTooLarge as exc:
+        raise invalid("amount", str(exc), "amount_too_large") from exc
+    except RefundTooLarge as exc:
+        raise invalid("refund_amount", str(exc), "refund_too_large") from exc
+
+
 @transaction.atomic
 def credit_note_create(*, invoice: Invoice, amount, reason: str, memo: str = "", refund_amount=None) -> CreditNote:
     """Return a new credit note of `amount` (tax-inclusive) on an open or paid invoice.
@@ -72,21 +91,7 @@ def credit_note_create(*, invoice: Invoice, amount, reason: str, memo: str = "",
         )
     if PaymentAttempt.objects.filter(invoice=locked, status=PaymentAttempt.Status.PROCESSING).exists():
         raise InvoicePaymentUnderway("A charge of this invoice is processing; credit it once it is settled.")
-    try:
-        split = credit_note_split(
-            amount=amount,
-            refund_amount=refund,
-            invoice_net=locked.subtotal - locked.discount,
-            invoice_tax=locked.tax,
-            so_far=_so_far(locked),
-            still_due=locked.amount_remaining if locked.status == Invoice.Status.OPEN else Decimal(0),
-            refundable=stripe_refundable(locked),
-            currency=currency,
-        )
-    except CreditTooLarge as exc:
-        raise invalid("amount", str(exc), "amount_too_large") from exc
-    except RefundTooLarge as exc:
-        raise invalid("refund_amount", str(exc), "refund_too_large") from exc
+    split = _split(locked, amount, refund)
     now = timezone.now()
     note = CreditNote(
         number=NUMBER_FORMAT.format(year=now.year, seq=sequence_next(CreditNoteNumberSequence, now.year)),
