@@ -97,15 +97,15 @@ def top_up_current_hour(tenant_id: str, n_events: int) -> int:
         ).fetchone()[0]
 
 
-def ensure_subscription(port: int, headers: dict, tenant_id: str) -> dict:
-    """Return the tenant's live subscription, creating one anchored on the 1st of this month if missing."""
+def ensure_subscription(port: int, headers: dict, tenant_id: str, plan: str = "pro") -> dict:
+    """Return the tenant's live subscription, creating one on `plan` anchored on the 1st of this month if missing."""
     client = Client(port, headers)
     try:
         status, body = client.request("GET", f"/api/v1/billing/tenants/{tenant_id}/subscription")
         if status == 200:
             return json.loads(body)
         start, _ = month_bounds()
-        payload = {"plan_id": "pro", "trial_days": 0, "start_date": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        payload = {"plan_id": plan, "trial_days": 0, "start_date": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
         status, body = client.request(
             "POST", f"/api/v1/billing/tenants/{tenant_id}/subscriptions", json.dumps(payload).encode()
         )

@@ -33,6 +33,7 @@ from bench.common import (  # noqa: E402
     say,
     token,
 )
+from bench.preview import ensure_subscription  # noqa: E402
 
 TENANT = "bench-s14"
 PLAN = "pro-s14"
@@ -118,25 +119,6 @@ def load_section14_usage(tenant_id: str) -> int:
         ).fetchone()[0]
 
 
-def ensure_subscription(port: int, headers: dict, tenant_id: str) -> dict:
-    """Return the tenant's live subscription on pro-s14, anchored on the 1st of this month."""
-    client = Client(port, headers)
-    try:
-        status, body = client.request("GET", f"/api/v1/billing/tenants/{tenant_id}/subscription")
-        if status == 200:
-            return json.loads(body)
-        start, _ = month_bounds()
-        payload = {"plan_id": PLAN, "trial_days": 0, "start_date": start.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        status, body = client.request(
-            "POST", f"/api/v1/billing/tenants/{tenant_id}/subscriptions", json.dumps(payload).encode()
-        )
-        if status != 201:
-            raise RuntimeError(f"creating the subscription answered {status}: {body[:500]!r}")
-        return json.loads(body)
-    finally:
-        client.close()
-
-
 def main(
     quick: bool = False,
     *,
@@ -155,7 +137,7 @@ def main(
     headers = {"Authorization": f"Bearer {token('finance')}"}
     results = {}
     with Server(workers=2) as server:
-        sub = ensure_subscription(server.port, headers, tenant)
+        sub = ensure_subscription(server.port, headers, tenant, PLAN)
         say(f"tenant {tenant}: {facts['events']:,} events + {extra:,} section 14 events, plan {sub['plan_id']}")
         for name, path in (
             ("preview", f"/api/v1/billing/tenants/{tenant}/billing/preview"),
