@@ -469,14 +469,20 @@ def ensure_big_tenant(
             "VALUES (%s, 'Bench big tenant', '', '', 0, '', now()) ON CONFLICT (id) DO NOTHING",
             [tenant_id],
         )
-        for table in ("billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
+        for table in ("billing_usageeventkey", "billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
             conn.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant_id])
         step_us = int(span.total_seconds() * 1_000_000 // n_events) or 1
         params = {"t": tenant_id, "start": start, "step": step_us, "res": resources, "users": users}
         _insert_big_events(conn, params, n_events, chunk, t0)
+        # The key table decides exactly-once for the API's later ingests of this tenant.
+        conn.execute(
+            'INSERT INTO billing_usageeventkey (tenant_id, event_id, "timestamp") '
+            'SELECT tenant_id, event_id, "timestamp" FROM billing_usageevent WHERE tenant_id = %s',
+            [tenant_id],
+        )
         _rebuild_rollups(conn, tenant_id)
         say(f"  rollups built ({time.perf_counter() - t0:.0f} s); vacuuming…")
-        for table in ("billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
+        for table in ("billing_usageeventkey", "billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
             conn.execute(f"VACUUM (ANALYZE) {table}")
         say(f"  done in {time.perf_counter() - t0:.0f} s")
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [f"ensure_big_tenant:{tenant_id}"])

@@ -53,20 +53,28 @@ def top_up_current_hour(tenant_id: str, n_events: int) -> int:
     with connect() as conn:
         conn.execute(
             """
-            INSERT INTO billing_usageevent (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id,
-                                            cost_center, properties, received_at, unique_key)
-            SELECT %(t)s, 'top-' || %(tag)s || '-' || g, k.metric,
-                   CASE k.metric WHEN 'api_calls' THEN 1 + g %% 10 WHEN 'storage_gb' THEN 1 + g %% 500 ELSE 1 END,
-                   %(hour)s + ((g::bigint * %(span)s) / greatest(%(want)s, 1)) * interval '1 microsecond',
-                   'vm-' || (g %% 50), '',
+            WITH src AS (
+            SELECT %(t)s AS tenant_id, 'top-' || %(tag)s || '-' || g AS event_id, k.metric AS metric_id,
+                   CASE k.metric WHEN 'api_calls' THEN 1 + g %% 10 WHEN 'storage_gb' THEN 1 + g %% 500 ELSE 1 END
+                       AS quantity,
+                   %(hour)s + ((g::bigint * %(span)s) / greatest(%(want)s, 1)) * interval '1 microsecond'
+                       AS "timestamp",
+                   'vm-' || (g %% 50) AS resource_id, '' AS cost_center,
                    CASE WHEN k.metric = 'active_users'
-                        THEN jsonb_build_object('user_id', 'u' || (g %% 1000)) ELSE '{}'::jsonb END,
-                   now(),
-                   CASE WHEN k.metric = 'active_users' THEN md5('u' || (g %% 1000)) END
+                        THEN jsonb_build_object('user_id', 'u' || (g %% 1000)) ELSE '{}'::jsonb END AS properties,
+                   now() AS received_at,
+                   CASE WHEN k.metric = 'active_users' THEN md5('u' || (g %% 1000)) END AS unique_key
             FROM generate_series(0, %(want)s - 1) g,
                  LATERAL (SELECT CASE WHEN g %% 20 < 14 THEN 'api_calls' WHEN g %% 20 < 17 THEN 'jobs'
                                       WHEN g %% 20 = 17 THEN 'storage_gb' ELSE 'active_users' END AS metric) k
-            ON CONFLICT (tenant_id, event_id) DO NOTHING
+            ), keyed AS (
+                INSERT INTO billing_usageeventkey (tenant_id, event_id, "timestamp")
+                SELECT tenant_id, event_id, "timestamp" FROM src
+                ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING event_id
+            )
+            INSERT INTO billing_usageevent (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id,
+                                            cost_center, properties, received_at, unique_key)
+            SELECT src.* FROM src JOIN keyed USING (event_id)
             """,
             {"t": tenant_id, "tag": hour.strftime("%Y%m%d%H"), "hour": hour, "span": span_us, "want": want},
         )

@@ -70,6 +70,11 @@ def load_section14_usage(tenant_id: str) -> int:
     """Return the section 14 events of the month after (re)loading them with their rollups."""
     start, _ = month_bounds()
     with connect() as conn:
+        conn.execute(
+            "DELETE FROM billing_usageeventkey WHERE tenant_id = %s "
+            "AND (event_id LIKE 'lvl-%%' OR event_id LIKE 'cpu-%%')",
+            [tenant_id],
+        )
         for table in ("billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
             conn.execute(
                 f"DELETE FROM {table} WHERE tenant_id = %s AND metric_id IN ('storage_gb_month', 'compute_hours')",
@@ -90,6 +95,12 @@ def load_section14_usage(tenant_id: str) -> int:
             WHERE %(start)s + h * interval '1 hour' < now() - interval '1 minute'
             """,
             {"t": tenant_id, "start": start},
+        )
+        conn.execute(
+            'INSERT INTO billing_usageeventkey (tenant_id, event_id, "timestamp") '
+            'SELECT tenant_id, event_id, "timestamp" FROM billing_usageevent WHERE tenant_id = %s '
+            "AND metric_id IN ('storage_gb_month', 'compute_hours') ON CONFLICT DO NOTHING",
+            [tenant_id],
         )
         conn.execute(
             """

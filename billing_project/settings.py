@@ -263,6 +263,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "billing-run-invoices": {"task": "billing.tasks.invoices_run", "schedule": 300.0},
     "billing-resume-paused": {"task": "billing.tasks.subscriptions_resume_due", "schedule": 60.0},
     "billing-expire-idempotency-keys": {"task": "billing.tasks.idempotency_keys_purge", "schedule": 3600.0},
+    # Usage events' monthly partitions: this month and the next two exist (rows of the default moved in).
+    "billing-usage-partitions": {"task": "billing.tasks.usage_partitions_ensure", "schedule": 3600.0},
     # Dunning retries, attempts a dead worker left processing, first charges whose task was lost.
     "billing-payments-sweep": {"task": "billing.tasks.payments_sweep", "schedule": 60.0},
     # Base accrues with time and periods roll over without usage: re-evaluate every tenant's alerts.

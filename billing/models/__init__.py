@@ -9,7 +9,7 @@ from .stripe import StripeWebhookEvent
 from .subscription import CreditGrant, Discount, Subscription, SubscriptionPause, SubscriptionPlanSpan
 from .tenant import Tenant, TenantUser
 from .terms import OneOffCharge, PriceOverride
-from .usage import UsageEvent, UsageHourly, UsageRollup
+from .usage import UsageEvent, UsageEventKey, UsageHourly, UsageRollup
 
 __all__ = [
     "Charge",
@@ -34,6 +34,7 @@ __all__ = [
     "Tenant",
     "TenantUser",
     "UsageEvent",
+    "UsageEventKey",
     "UsageHourly",
     "UsageRollup",
 ]

@@ -1,10 +1,13 @@
 """Usage events and the rollups kept in step with them.
 
-`UsageEvent` is the raw, append-only record; `(tenant_id, event_id)` is unique so a re-sent event is
-stored once. `UsageRollup` holds per (tenant, metric, hour, resource, cost center) aggregates and
-`UsageHourly` per (tenant, metric, hour); both are updated in the same transaction as the insert,
-so `sum`, `count` and `max` never scan raw events. Partial hours at a range's edges are read from
-raw events through the (tenant_id, metric_id, timestamp) index.
+`UsageEvent` is the raw, append-only record, a table partitioned by month of `timestamp` (the DDL is in
+`billing/services/usage_partitions.py`: the database's primary key is `(id, "timestamp")`, Django
+keeps `id`). `UsageEventKey` (unpartitioned) holds `(tenant_id, event_id)` as its primary key: the
+ingest inserts there first, so a re-sent event is stored once. `UsageRollup` holds per (tenant,
+metric, hour, resource, cost center) aggregates and `UsageHourly` per (tenant, metric, hour); both
+are updated in the same transaction as the insert, so `sum`, `count` and `max` never scan raw
+events. Partial hours at a range's edges are read from raw events through the (tenant_id,
+metric_id, timestamp) index.
 """
 
 from django.db import models
@@ -29,9 +32,8 @@ class UsageEvent(models.Model):
     unique_key = models.CharField(max_length=32, null=True, blank=True, editable=False)  # noqa: DJ001 (see above)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["tenant_id", "event_id"], name="usage_event_unique_per_tenant"),
-        ]
+        # No unique constraint: on a partitioned table it would have to include "timestamp";
+        # exactly-once is UsageEventKey's primary key.
         indexes = [
             models.Index(fields=["tenant_id", "metric_id", "timestamp"], name="usage_tenant_metric_ts"),
             models.Index(
@@ -40,6 +42,19 @@ class UsageEvent(models.Model):
                 condition=Q(unique_key__isnull=False),
             ),
         ]
+
+
+class UsageEventKey(models.Model):
+    """One row per stored event: the (tenant_id, event_id) primary key decides what is a duplicate.
+
+    `timestamp` is the event's, so the archiver deletes the keys of a month it drops (a re-sent event
+    of that month is refused as `period_closed` before it reaches this table).
+    """
+
+    pk = models.CompositePrimaryKey("tenant_id", "event_id")
+    tenant_id = models.CharField(max_length=64)
+    event_id = models.CharField(max_length=128)
+    timestamp = models.DateTimeField()
 
 
 class UsageRollup(models.Model):

@@ -1,11 +1,13 @@
 """Usage ingestion: validate events with plain code, store each exactly once, keep rollups in step.
 
-This is the one writer of `UsageEvent`, `UsageRollup` and `UsageHourly` (and of `unique_key`).
+This is the one writer of `UsageEvent`, `UsageEventKey`, `UsageRollup` and `UsageHourly` (and of
+`unique_key`); `usage_partitions.py` only creates partitions and moves rows between them.
 Everything a request needs from the database (tenant row, catalog, closed periods, whether any hard
 quota exists) comes back in one round trip; events are validated in Python against that snapshot
 (no serializer or ORM object per event); then one statement with data-modifying CTEs inserts the
-new events (`ON CONFLICT (tenant_id, event_id) DO NOTHING`: the unique index, not a prior read,
-decides what is a duplicate) and folds exactly those rows into both rollup tables. A batch reaches
+new events' keys into `UsageEventKey` (`ON CONFLICT (tenant_id, event_id) DO NOTHING`: its primary
+key, not a prior read, decides what is a duplicate), exactly those events into the monthly-partitioned
+events table, and folds exactly those rows into both rollup tables. A batch reaches
 that statement through `COPY` into a per-connection TEMP staging table.
 
 Rollup rows are upserted in key order so two concurrent batches lock them in the same order; a
@@ -24,7 +26,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions
 
-from billing.models import Invoice, Metric, Tenant, UsageEvent, UsageHourly, UsageRollup
+from billing.models import Invoice, Metric, Tenant, UsageEvent, UsageEventKey, UsageHourly, UsageRollup
 from billing.services.usage_validation import EventContext, EventErrors, clean_events, validate_tenant_id
 from billing_project.observability.metrics import observe_ingest
 
@@ -87,22 +89,28 @@ _STAGE = "usage_ingest_stage"
 
 def _ingest_sql(source: str, returning_events: bool) -> str:
     """Return the one statement that stores new events from `source` and folds them into the rollups."""
-    ev, roll, hourly, metric = (
+    ev, key, roll, hourly, metric = (
         UsageEvent._meta.db_table,
+        UsageEventKey._meta.db_table,
         UsageRollup._meta.db_table,
         UsageHourly._meta.db_table,
         Metric._meta.db_table,
     )
     tail = 'SELECT metric_id, "timestamp" FROM ins' if returning_events else "SELECT count(*) FROM ins"
     return f"""
-    WITH ins AS (
+    WITH k AS (
+        INSERT INTO {key} AS k (tenant_id, event_id, "timestamp")
+        SELECT %(t)s, s.event_id, s.ts
+        FROM {source} JOIN {metric} m ON m.code = s.metric_id
+        ORDER BY s.event_id
+        ON CONFLICT (tenant_id, event_id) DO NOTHING
+        RETURNING k.event_id
+    ), ins AS (
         INSERT INTO {ev} AS e (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id, cost_center,
                                properties, received_at, unique_key)
         SELECT %(t)s, s.event_id, s.metric_id, s.quantity, s.ts, s.resource_id, s.cost_center, s.properties,
                %(now)s, CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END
-        FROM {source} JOIN {metric} m ON m.code = s.metric_id
-        ORDER BY s.event_id
-        ON CONFLICT (tenant_id, event_id) DO NOTHING
+        FROM {source} JOIN k ON k.event_id = s.event_id JOIN {metric} m ON m.code = s.metric_id
         RETURNING e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center
     ), roll AS (
         INSERT INTO {roll} AS r (tenant_id, metric_id, hour, resource_id, cost_center,

@@ -13,3 +13,11 @@ def idempotency_keys_purge() -> int:
 
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(hours=24)).delete()
     return deleted
+
+
+@shared_task(name="billing.tasks.usage_partitions_ensure")
+def usage_partitions_ensure() -> dict:
+    """Create the usage events' partitions of this month and the next ones; return {created: rows moved}."""
+    from billing.services.usage_partitions import usage_partitions_ensure as ensure
+
+    return ensure()
