@@ -265,6 +265,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "billing-expire-idempotency-keys": {"task": "billing.tasks.idempotency_keys_purge", "schedule": 3600.0},
     # Usage events' monthly partitions: this month and the next two exist (rows of the default moved in).
     "billing-usage-partitions": {"task": "billing.tasks.usage_partitions_ensure", "schedule": 3600.0},
+    # Raw events of closed months older than BILLING_RAW_RETENTION_MONTHS: to Parquet, then dropped.
+    "billing-usage-archive": {"task": "billing.tasks.usage_archive", "schedule": 86400.0},
     # Dunning retries, attempts a dead worker left processing, first charges whose task was lost.
     "billing-payments-sweep": {"task": "billing.tasks.payments_sweep", "schedule": 60.0},
     # Base accrues with time and periods roll over without usage: re-evaluate every tenant's alerts.
@@ -291,6 +293,13 @@ BILLING_DUNNING_FINAL_ACTION = os.environ.get("BILLING_DUNNING_FINAL_ACTION", "n
 # A payment attempt still `processing` this long after it was written (a worker died mid-charge, a
 # lost task) is resumed by the beat sweeper with the same idempotency key.
 BILLING_PAYMENT_RESUME_AFTER_SECONDS = int(os.environ.get("BILLING_PAYMENT_RESUME_AFTER_SECONDS", "120"))
+# Raw usage events: months older than this many months (before the current one) whose periods are all
+# closed by finalized invoices are archived to Parquet under BILLING_ARCHIVE_DIR and dropped
+# (rollups stay). Unset: keep every raw event.
+BILLING_RAW_RETENTION_MONTHS = (
+    int(os.environ["BILLING_RAW_RETENTION_MONTHS"]) if os.environ.get("BILLING_RAW_RETENTION_MONTHS") else None
+)
+BILLING_ARCHIVE_DIR = os.environ.get("BILLING_ARCHIVE_DIR") or str(BASE_DIR / ".data" / "archive")
 BILLING_SELLER = {
     "name": os.environ.get("BILLING_SELLER_NAME", "Cloud Platform Inc."),
     "address": os.environ.get("BILLING_SELLER_ADDRESS", "1 Infrastructure Way\nSan Francisco, CA 94105\nUSA"),

@@ -21,3 +21,13 @@ def usage_partitions_ensure() -> dict:
     from billing.services.usage_partitions import usage_partitions_ensure as ensure
 
     return ensure()
+
+
+@shared_task(name="billing.tasks.usage_archive")
+def usage_archive() -> list[dict]:
+    """Archive the closed months older than BILLING_RAW_RETENTION_MONTHS (none when unset)."""
+    from dataclasses import asdict
+
+    from billing.services.usage_archive import usage_archive_due
+
+    return [asdict(result) for result in usage_archive_due()]

@@ -10,23 +10,20 @@ JSON text (--output required). Rows are streamed in chunks; progress goes to std
 from __future__ import annotations
 
 import csv
-import json
+import importlib
+import importlib.util
+import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.models import Tenant
 from billing.selectors.usage import usage_events_export, usage_events_export_count
+from billing.services.usage_files import CHUNK, event_json, write_events_parquet
 from billing_project.fields import format_instant, parse_instant, plain_decimal
 
 COLUMNS = ("event_id", "tenant_id", "metric", "quantity", "timestamp", "resource_id", "cost_center", "properties")
-CHUNK = 5000
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class Command(BaseCommand):
@@ -64,7 +61,12 @@ class Command(BaseCommand):
             raise CommandError(f"{flag}: '{options[key]}' is not an ISO 8601 timestamp or date.") from None
 
     def _progress(self, rows: Iterator[tuple], total: int) -> Iterator[tuple]:
-        """Pass rows through, writing "done/total (pct)" to stderr at most once a second."""
+        """Pass rows through with a progress bar on stderr: tqdm's when installed, else "done/total (pct)"
+        at most once a second."""
+        if importlib.util.find_spec("tqdm") is not None:
+            bar = importlib.import_module("tqdm").tqdm
+            yield from bar(rows, total=total, unit="event", unit_scale=True, file=sys.stderr, mininterval=1)
+            return
         started = last = time.monotonic()
         for done, row in enumerate(rows, 1):
             yield row
@@ -82,7 +84,16 @@ class Command(BaseCommand):
             writer.writerow(COLUMNS)
             for event_id, tenant, metric, qty, ts, resource, center, props in rows:
                 writer.writerow(
-                    [event_id, tenant, metric, plain_decimal(qty), format_instant(ts), resource, center, _json(props)]
+                    [
+                        event_id,
+                        tenant,
+                        metric,
+                        plain_decimal(qty),
+                        format_instant(ts),
+                        resource,
+                        center,
+                        event_json(props),
+                    ]
                 )
                 count += 1
         finally:
@@ -90,42 +101,6 @@ class Command(BaseCommand):
                 handle.close()
         return count
 
-    def _parquet(self, rows: Iterator[tuple], output: str) -> int:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        schema = pa.schema(
-            [
-                ("event_id", pa.string()),
-                ("tenant_id", pa.string()),
-                ("metric", pa.string()),
-                ("quantity", pa.decimal128(30, 12)),
-                ("timestamp", pa.timestamp("us", tz="UTC")),
-                ("resource_id", pa.string()),
-                ("cost_center", pa.string()),
-                ("properties", pa.string()),
-            ]
-        )
-        count = 0
-        with pq.ParquetWriter(output, schema) as writer:
-            chunk: list[tuple] = []
-            for row in rows:
-                chunk.append(row[:7] + (_json(row[7]),))
-                if len(chunk) >= CHUNK:
-                    count += self._write_chunk(writer, schema, chunk)
-                    chunk = []
-            count += self._write_chunk(writer, schema, chunk)
-        return count
-
     @staticmethod
-    def _write_chunk(writer, schema, chunk: list[tuple]) -> int:
-        import pyarrow as pa
-
-        if chunk:
-            columns = list(zip(*chunk, strict=True))
-            writer.write_table(
-                pa.Table.from_arrays(
-                    [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
-                )
-            )
-        return len(chunk)
+    def _parquet(rows: Iterator[tuple], output: str) -> int:
+        return write_events_parquet(rows, output)

@@ -8,8 +8,17 @@ hourly.py     hourly_quantities: added per hour (real-time cost timeline)
 daily.py      a subscription's usage "up to instant t" (the dashboard's day-by-day usage cost)
 charges.py    filtered charges and latest/weighted_sum metrics, per line, key or edge (section 14)
 export.py     usage_events_export: a tenant's raw events over a window, streamed (export_usage)
+archive.py    a month's tenants, events, rollup totals and closing invoices (the archiver, all tenants)
 """
 
+from billing.selectors.usage.archive import (
+    usage_finalized_periods,
+    usage_month_event_count,
+    usage_month_events,
+    usage_month_rollup_totals,
+    usage_month_tenants,
+    usage_month_uncovered_tenants,
+)
 from billing.selectors.usage.charges import (
     LEVEL_AGGREGATIONS,
     charge_quantities,
@@ -54,6 +63,12 @@ __all__ = [
     "usage_default_range",
     "usage_events_export",
     "usage_events_export_count",
+    "usage_finalized_periods",
+    "usage_month_event_count",
+    "usage_month_events",
+    "usage_month_rollup_totals",
+    "usage_month_tenants",
+    "usage_month_uncovered_tenants",
     "usage_grouped",
     "usage_hourly_rows",
     "usage_segment",
