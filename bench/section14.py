@@ -75,7 +75,13 @@ def load_section14_usage(tenant_id: str) -> int:
             "AND (event_id LIKE 'lvl-%%' OR event_id LIKE 'cpu-%%')",
             [tenant_id],
         )
-        for table in ("billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
+        for table in (
+            "billing_usageevent",
+            "billing_usagerollup",
+            "billing_usagehourly",
+            "billing_usagedimrollup",
+            "billing_usagedimhourly",
+        ):
             conn.execute(
                 f"DELETE FROM {table} WHERE tenant_id = %s AND metric_id IN ('storage_gb_month', 'compute_hours')",
                 [tenant_id],
@@ -122,12 +128,44 @@ def load_section14_usage(tenant_id: str) -> int:
             """,
             [tenant_id],
         )
+        build_dimension_rollups(conn, tenant_id)
         conn.execute("ANALYZE billing_usageevent")
         return conn.execute(
             "SELECT count(*) FROM billing_usageevent WHERE tenant_id = %s "
             "AND metric_id IN ('storage_gb_month', 'compute_hours')",
             [tenant_id],
         ).fetchone()[0]
+
+
+def build_dimension_rollups(conn, tenant_id: str) -> None:
+    """Build the rollups per priced dimension of the section 14 events, as the ingest keeps them.
+
+    Each event's dims: its properties projected on its metric's priced keys (`dimension_keys`, set
+    by the catalog load), each value as its `->>` text (billing.services.usage_dims.project_sql).
+    """
+    conn.execute(
+        """
+        INSERT INTO billing_usagedimrollup (tenant_id, metric_id, hour, resource_id, cost_center, dims,
+                                            quantity_sum, quantity_max, event_count)
+        SELECT e.tenant_id, e.metric_id, date_trunc('hour', e."timestamp", 'UTC'), e.resource_id, e.cost_center,
+               (SELECT COALESCE(jsonb_object_agg(k, e.properties ->> k), '{}'::jsonb)
+                FROM jsonb_array_elements_text(m.dimension_keys) AS k WHERE e.properties ->> k IS NOT NULL),
+               sum(e.quantity), max(e.quantity), count(*)
+        FROM billing_usageevent e JOIN billing_metric m ON m.code = e.metric_id AND m.dimension_keys <> '[]'::jsonb
+        WHERE e.tenant_id = %s AND e.metric_id IN ('storage_gb_month', 'compute_hours')
+        GROUP BY 1, 2, 3, 4, 5, 6
+        """,
+        [tenant_id],
+    )
+    conn.execute(
+        """
+        INSERT INTO billing_usagedimhourly (tenant_id, metric_id, hour, dims, quantity_sum, quantity_max, event_count)
+        SELECT tenant_id, metric_id, hour, dims, sum(quantity_sum), max(quantity_max), sum(event_count)
+        FROM billing_usagedimrollup WHERE tenant_id = %s AND metric_id IN ('storage_gb_month', 'compute_hours')
+        GROUP BY 1, 2, 3, 4
+        """,
+        [tenant_id],
+    )
 
 
 def main(

@@ -5,6 +5,7 @@ from django.contrib import admin
 
 from billing.models import Charge, Metric, Plan
 from billing.services.catalog import CatalogError, charge_filters_validate
+from billing.services.usage_dims import usage_dimensions_sync
 
 
 @admin.register(Metric)
@@ -59,6 +60,11 @@ class PlanAdmin(admin.ModelAdmin):
     search_fields = ["id", "name"]
     inlines = [ChargeInline]
     actions = ["deactivate"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # In the admin's transaction: a charge filter's new property keys re-aggregate the open periods.
+        usage_dimensions_sync()
 
     def get_queryset(self, request):
         from django.db.models import Count

@@ -10,6 +10,7 @@ from .subscription import CreditGrant, Discount, Subscription, SubscriptionPause
 from .tenant import Tenant, TenantUser
 from .terms import OneOffCharge, PriceOverride
 from .usage import UsageEvent, UsageEventKey, UsageHourly, UsageRollup
+from .usage_dims import UsageDimCoverage, UsageDimHourly, UsageDimRollup
 
 __all__ = [
     "Charge",
@@ -33,6 +34,9 @@ __all__ = [
     "PriceOverride",
     "Tenant",
     "TenantUser",
+    "UsageDimCoverage",
+    "UsageDimHourly",
+    "UsageDimRollup",
     "UsageEvent",
     "UsageEventKey",
     "UsageHourly",

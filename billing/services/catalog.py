@@ -12,6 +12,7 @@ from django.db import transaction
 
 from billing.models import Charge, Metric, Plan
 from billing.pricing.charge_models import ChargeSpec, Tier, validate_charge
+from billing.services.usage_dims import usage_dimensions_sync
 from billing_project.money import is_valid_currency
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -34,6 +35,8 @@ class CatalogLoadResult:
     plans_created: int = 0
     plans_updated: int = 0
     plans_deactivated: list[str] = field(default_factory=list)
+    #: Metrics whose priced keys (filter property keys) changed: their open periods were re-aggregated.
+    dimensions_rebuilt: list[str] = field(default_factory=list)
 
 
 def catalog_read_file(path: str | Path) -> dict:
@@ -325,4 +328,5 @@ def catalog_load(*, data: dict, prune: bool = False, progress=None) -> CatalogLo
         stale = Plan.objects.filter(active=True).exclude(id__in=[p["id"] for p in plans])
         result.plans_deactivated = list(stale.values_list("id", flat=True))
         stale.update(active=False)
+    result.dimensions_rebuilt = usage_dimensions_sync()
     return result

@@ -18,6 +18,7 @@ from rest_framework import exceptions
 from billing.models import Invoice, OneOffCharge, PriceOverride, Subscription
 from billing.pricing import one_off_amount
 from billing.services.catalog import CatalogError, charge_fields_validate
+from billing.services.usage_dims import usage_dimensions_sync
 from billing_project.errors import Conflict, NotFound, invalid
 
 MAX_AMOUNT = Decimal(10) ** 12
@@ -146,6 +147,7 @@ def price_override_set(*, subscription: Subscription, base_price=None, charges=N
     override = PriceOverride.objects.create(
         subscription=subscription, plan_id=subscription.plan_id, base_price=base_price, charges=stored, started_at=now
     )
+    usage_dimensions_sync()  # its filters may read property keys the catalog's do not
     return override
 
 

@@ -1,7 +1,8 @@
 """Usage ingestion: validate events with plain code, store each exactly once, keep rollups in step.
 
 This is the one writer of `UsageEvent`, `UsageEventKey`, `UsageRollup` and `UsageHourly` (and of
-`unique_key`); `usage_partitions.py` only creates partitions and moves rows between them.
+`unique_key`), and, through `billing.services.usage_dims`, of the rollups per priced dimension;
+`usage_partitions.py` only creates partitions and moves rows between them.
 Everything a request needs from the database (tenant row, catalog, closed periods, whether any hard
 quota exists) comes back in one round trip; events are validated in Python against that snapshot
 (no serializer or ORM object per event); then one statement with data-modifying CTEs inserts the
@@ -27,6 +28,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from billing.models import Invoice, Metric, Tenant, UsageEvent, UsageEventKey, UsageHourly, UsageRollup
+from billing.services.usage_dims import ingest_ctes
 from billing.services.usage_validation import EventContext, EventErrors, clean_events, validate_tenant_id
 from billing_project.observability.metrics import observe_ingest
 
@@ -111,7 +113,7 @@ def _ingest_sql(source: str, returning_events: bool) -> str:
         SELECT %(t)s, s.event_id, s.metric_id, s.quantity, s.ts, s.resource_id, s.cost_center, s.properties,
                %(now)s, CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END
         FROM {source} JOIN k ON k.event_id = s.event_id JOIN {metric} m ON m.code = s.metric_id
-        RETURNING e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center
+        RETURNING e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center, e.properties
     ), roll AS (
         INSERT INTO {roll} AS r (tenant_id, metric_id, hour, resource_id, cost_center,
                                  quantity_sum, quantity_max, event_count)
@@ -130,7 +132,7 @@ def _ingest_sql(source: str, returning_events: bool) -> str:
             quantity_sum = h.quantity_sum + EXCLUDED.quantity_sum,
             quantity_max = GREATEST(h.quantity_max, EXCLUDED.quantity_max),
             event_count = h.event_count + EXCLUDED.event_count
-    )
+    ){ingest_ctes("ins")}
     {tail}
     """
 

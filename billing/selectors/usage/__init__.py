@@ -7,6 +7,7 @@ dimensions.py dimension_quantities: per resource or cost center (real-time cost 
 hourly.py     hourly_quantities: added per hour (real-time cost timeline)
 daily.py      a subscription's usage "up to instant t" (the dashboard's day-by-day usage cost)
 charges.py    filtered charges and latest/weighted_sum metrics, per line, key or edge (section 14)
+priced.py     filtered charges from the rollups per priced dimension (whole hours), else None
 export.py     usage_events_export: a tenant's raw events over a window, streamed (export_usage)
 archive.py    a month's tenants, events, rollup totals and closing invoices (the archiver, all tenants)
 """

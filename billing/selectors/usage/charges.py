@@ -1,9 +1,11 @@
 """Read the usage of charges that the plain per-metric totals cannot price (contract section 14).
 
 A charge with filters needs its usage per filter, and `latest` / `weighted_sum` metrics need the
-order of events rather than a total. Rows are grouped in SQL by the properties the filters read
-(never one row per event, except the readings of a `weighted_sum` metric, which are levels) and
-each group is given to the first filter it matches, in Python, with the pure engine's rules.
+order of events rather than a total. Filtered sum/count/max charges read the
+rollups per priced dimension (`priced.py`) and fall back to the code below when those cannot answer
+exactly; here, rows are grouped in SQL by the properties the filters read (never one row per event,
+except the readings of a `weighted_sum` metric, which are levels) and each group is given to the
+first filter it matches, in Python, with the pure engine's rules.
 Result: {metric: {filter index or None: quantity}} where None is the charge's own model.
 """
 
@@ -29,6 +31,7 @@ from billing.pricing import (
     weighted_quantity,
 )
 from billing.selectors.terms import PricedCharge
+from billing.selectors.usage.priced import dim_quantities, dim_quantities_by, dim_series
 
 PLAIN = ("sum", "count", "max", "unique_count")
 Quantities = dict[int | None, Decimal]
@@ -63,6 +66,9 @@ def _empty(charge: PricedCharge) -> Quantities:
 
 def _plain_filtered(cur, tenant_id: str, charge: PricedCharge, start: datetime, end: datetime) -> Quantities:
     """Return a filtered sum/count/max/unique_count charge's quantity per filter."""
+    rolled = dim_quantities(cur, tenant_id, charge, start, end)
+    if rolled is not None:
+        return rolled
     keys = _keys(charge)
     dims, params = _dims_sql(keys)
     table = UsageEvent._meta.db_table
@@ -320,6 +326,9 @@ def line_quantities_by(
                 if _key_of(charge, keys, values) == key:
                     return {group: quantity}
             return out
+        rolled = dim_quantities_by(cur, tenant_id, charge, key, start, end, dimension)
+        if rolled is not None:
+            return rolled
         cur.execute(
             f"SELECT {dimension}, SUM(quantity), MAX(quantity), COUNT(*){dims} FROM {table} "
             f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" >= %s AND "timestamp" < %s '
@@ -364,24 +373,32 @@ def line_series(
                     level, lo = levels_after(level, inside), cut
                 out.append(weighted_quantity(total, period_s))
             return out
+        rolled = dim_series(cur, tenant_id, charge, key, start, end, cuts)
+        if rolled is not None:
+            return rolled
         cur.execute(
             f'SELECT "timestamp", quantity, unique_key{dims} FROM {table} WHERE tenant_id = %s AND metric_id = %s '
             f'AND "timestamp" >= %s AND "timestamp" < %s ORDER BY "timestamp", id',
             [*params, tenant_id, charge.metric, start, end],
         )
         rows = [(at, q, u) for at, q, u, *values in cur.fetchall() if _key_of(charge, keys, values) == key]
+    return _running_series(rows, cuts, charge.aggregation)
+
+
+def _running_series(rows: list[tuple], cuts: Sequence[datetime], aggregation: str) -> list[Decimal]:
+    """Return the quantity of the (timestamp, quantity, unique_key) `rows` before each cut."""
     out, running, seen, i = [], Decimal(0), set(), 0
     for cut in cuts:
         while i < len(rows) and rows[i][0] < cut:
             at, q, u = rows[i]
             i += 1
-            if charge.aggregation == "sum":
+            if aggregation == "sum":
                 running += q
-            elif charge.aggregation == "count":
+            elif aggregation == "count":
                 running += 1
-            elif charge.aggregation in ("max",):
+            elif aggregation in ("max",):
                 running = max(running, q)
-            elif charge.aggregation == "latest":
+            elif aggregation == "latest":
                 running = q
             elif u is not None and u not in seen:
                 seen.add(u)
