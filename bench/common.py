@@ -418,8 +418,25 @@ def _insert_big_events(conn: psycopg.Connection, params: dict, n_events: int, ch
         say(f"  {hi:,} events ({time.perf_counter() - t0:.0f} s)")
 
 
+def fill_daily_distinct(conn: psycopg.Connection, tenant_id: str, since: datetime | None = None) -> None:
+    """Add the (metric, UTC day, unique_key) of `tenant_id`'s events (from `since`) to the per-day distinct table.
+
+    What the ingest writes in its own statement; benches that insert raw events directly call this.
+    """
+    conn.execute(
+        """
+        INSERT INTO billing_usagedailydistinct (tenant_id, metric_id, day, unique_key)
+        SELECT DISTINCT tenant_id, metric_id, ("timestamp" AT TIME ZONE 'UTC')::date, unique_key
+        FROM billing_usageevent
+        WHERE tenant_id = %s AND unique_key IS NOT NULL AND "timestamp" >= %s
+        ON CONFLICT DO NOTHING
+        """,
+        [tenant_id, since or datetime(1970, 1, 1, tzinfo=UTC)],
+    )
+
+
 def _rebuild_rollups(conn: psycopg.Connection, tenant_id: str) -> None:
-    """Rebuild both rollup tables of `tenant_id` from its raw events."""
+    """Rebuild both rollup tables and the per-day distinct table of `tenant_id` from its raw events."""
     conn.execute(
         """
         INSERT INTO billing_usagerollup (tenant_id, metric_id, hour, resource_id, cost_center,
@@ -438,6 +455,7 @@ def _rebuild_rollups(conn: psycopg.Connection, tenant_id: str) -> None:
         """,
         [tenant_id],
     )
+    fill_daily_distinct(conn, tenant_id)
 
 
 def ensure_big_tenant(
@@ -448,9 +466,9 @@ def ensure_big_tenant(
     Events are spread evenly over [month start, now - 1 min): 70 % api_calls (quantity 1–10),
     15 % jobs, 5 % storage_gb (1–500), 10 % active_users over `users` distinct user ids, across
     `resources` resource ids. Loaded with INSERT … SELECT generate_series (no network round trip
-    per row), then both rollup tables are rebuilt from the raw rows and the table is vacuumed so
-    index-only scans work. Idempotent: when the month's rollups already count `n_events`, nothing
-    is done. Needs the bench database migrated (`bench_db()`).
+    per row), then both rollup tables and the per-day distinct table are rebuilt from the raw rows and
+    the tables are vacuumed so index-only scans work. Idempotent: when the month's rollups already count
+    `n_events`, nothing is done. Needs the bench database migrated (`bench_db()`).
     """
     start, _ = month_bounds()
     now = datetime.now(UTC)
@@ -469,7 +487,13 @@ def ensure_big_tenant(
             "VALUES (%s, 'Bench big tenant', '', '', 0, '', now()) ON CONFLICT (id) DO NOTHING",
             [tenant_id],
         )
-        for table in ("billing_usageeventkey", "billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
+        for table in (
+            "billing_usageeventkey",
+            "billing_usageevent",
+            "billing_usagerollup",
+            "billing_usagehourly",
+            "billing_usagedailydistinct",
+        ):
             conn.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant_id])
         step_us = int(span.total_seconds() * 1_000_000 // n_events) or 1
         params = {"t": tenant_id, "start": start, "step": step_us, "res": resources, "users": users}
@@ -482,7 +506,13 @@ def ensure_big_tenant(
         )
         _rebuild_rollups(conn, tenant_id)
         say(f"  rollups built ({time.perf_counter() - t0:.0f} s); vacuuming…")
-        for table in ("billing_usageeventkey", "billing_usageevent", "billing_usagerollup", "billing_usagehourly"):
+        for table in (
+            "billing_usageeventkey",
+            "billing_usageevent",
+            "billing_usagerollup",
+            "billing_usagehourly",
+            "billing_usagedailydistinct",
+        ):
             conn.execute(f"VACUUM (ANALYZE) {table}")
         say(f"  done in {time.perf_counter() - t0:.0f} s")
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [f"ensure_big_tenant:{tenant_id}"])

@@ -148,7 +148,7 @@ def step_seed(n: int) -> dict:
     """Create the bench tenants, subscriptions and usage that are missing (idempotent)."""
     from django.db import transaction
 
-    from billing.models import Subscription, SubscriptionPlanSpan, UsageEvent, UsageHourly
+    from billing.models import Subscription, SubscriptionPlanSpan, UsageDailyDistinct, UsageEvent, UsageHourly
 
     start, end = _period()
     ids = [f"{PREFIX}{i:05d}" for i in range(n)]
@@ -160,6 +160,7 @@ def step_seed(n: int) -> dict:
         Subscription.objects.filter(tenant_id__in=missing).delete()
         UsageHourly.objects.filter(tenant_id__in=missing).delete()
         UsageEvent.objects.filter(tenant_id__in=missing).delete()
+        UsageDailyDistinct.objects.filter(tenant_id__in=missing).delete()
         _seed_tenants(missing)
         subs, spans, hourly, events = [], [], [], []
         for i, tenant_id in enumerate(missing):
@@ -183,6 +184,15 @@ def step_seed(n: int) -> dict:
         SubscriptionPlanSpan.objects.bulk_create(spans, batch_size=2000)
         UsageHourly.objects.bulk_create(hourly, batch_size=5000)
         UsageEvent.objects.bulk_create(events, batch_size=5000)
+        UsageDailyDistinct.objects.bulk_create(
+            {
+                (e.tenant_id, e.metric_id, e.timestamp.date(), e.unique_key): UsageDailyDistinct(
+                    tenant_id=e.tenant_id, metric_id=e.metric_id, day=e.timestamp.date(), unique_key=e.unique_key
+                )
+                for e in events
+            }.values(),
+            batch_size=5000,
+        )
     return {"created": len(missing)}
 
 

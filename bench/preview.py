@@ -26,6 +26,7 @@ from bench.common import (  # noqa: E402
     bench_db,
     connect,
     ensure_big_tenant,
+    fill_daily_distinct,
     latency,
     latency_cli,
     month_bounds,
@@ -78,6 +79,7 @@ def top_up_current_hour(tenant_id: str, n_events: int) -> int:
             """,
             {"t": tenant_id, "tag": hour.strftime("%Y%m%d%H"), "hour": hour, "span": span_us, "want": want},
         )
+        fill_daily_distinct(conn, tenant_id, since=hour)
         for table in ("billing_usagerollup", "billing_usagehourly"):
             conn.execute(f"DELETE FROM {table} WHERE tenant_id = %s AND hour = %s", [tenant_id, hour])
         conn.execute(

@@ -9,7 +9,7 @@ from .stripe import StripeWebhookEvent
 from .subscription import CreditGrant, Discount, Subscription, SubscriptionPause, SubscriptionPlanSpan
 from .tenant import Tenant, TenantUser
 from .terms import OneOffCharge, PriceOverride
-from .usage import UsageEvent, UsageEventKey, UsageHourly, UsageRollup
+from .usage import UsageDailyDistinct, UsageEvent, UsageEventKey, UsageHourly, UsageRollup
 from .usage_dims import UsageDimCoverage, UsageDimHourly, UsageDimRollup
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "UsageDimRollup",
     "UsageEvent",
     "UsageEventKey",
+    "UsageDailyDistinct",
     "UsageHourly",
     "UsageRollup",
 ]

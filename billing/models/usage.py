@@ -7,7 +7,8 @@ ingest inserts there first, so a re-sent event is stored once. `UsageRollup` hol
 metric, hour, resource, cost center) aggregates and `UsageHourly` per (tenant, metric, hour); both
 are updated in the same transaction as the insert, so `sum`, `count` and `max` never scan raw
 events. Partial hours at a range's edges are read from raw events through the (tenant_id,
-metric_id, timestamp) index.
+metric_id, timestamp) index. `UsageDailyDistinct` holds which distinct values of a
+`unique_count` metric were seen on which UTC day, written by the same statement.
 """
 
 from django.db import models
@@ -91,3 +92,20 @@ class UsageHourly(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tenant_id", "metric_id", "hour"], name="usage_hourly_key"),
         ]
+
+
+class UsageDailyDistinct(models.Model):
+    """The distinct values (`unique_key`) of a unique_count metric seen on each UTC day.
+
+    One row per (tenant, metric, day, value), inserted by the ingest statement with ON CONFLICT DO
+    NOTHING, so it is exactly the set of (day, unique_key) of the raw events. A day's distinct count
+    is its number of rows; a range of whole days counts DISTINCT unique_key over its days' rows; a
+    partial day at a range's edge narrows the day's rows to those with a raw event inside the edge.
+    Whole-day distinct counts therefore survive the raw events' archiving.
+    """
+
+    pk = models.CompositePrimaryKey("tenant_id", "metric_id", "day", "unique_key")
+    tenant_id = models.CharField(max_length=64)
+    metric_id = models.CharField(max_length=64)
+    day = models.DateField()
+    unique_key = models.CharField(max_length=32)

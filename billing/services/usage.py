@@ -1,14 +1,15 @@
 """Usage ingestion: validate events with plain code, store each exactly once, keep rollups in step.
 
-This is the one writer of `UsageEvent`, `UsageEventKey`, `UsageRollup` and `UsageHourly` (and of
-`unique_key`), and, through `billing.services.usage_dims`, of the rollups per priced dimension;
+This is the one writer of `UsageEvent`, `UsageEventKey`, `UsageRollup`, `UsageHourly` and
+`UsageDailyDistinct` (and of `unique_key`), and, through `billing.services.usage_dims`, of the rollups per priced dimension;
 `usage_partitions.py` only creates partitions and moves rows between them.
 Everything a request needs from the database (tenant row, catalog, closed periods, whether any hard
 quota exists) comes back in one round trip; events are validated in Python against that snapshot
 (no serializer or ORM object per event); then one statement with data-modifying CTEs inserts the
 new events' keys into `UsageEventKey` (`ON CONFLICT (tenant_id, event_id) DO NOTHING`: its primary
 key, not a prior read, decides what is a duplicate), exactly those events into the monthly-partitioned
-events table, and folds exactly those rows into both rollup tables. A batch reaches
+events table, and folds exactly those rows into both rollup tables and, for `unique_count` metrics, their
+(day, unique_key) pairs into the per-day distinct table. A batch reaches
 that statement through `COPY` into a per-connection TEMP staging table.
 
 Rollup rows are upserted in key order so two concurrent batches lock them in the same order; a
@@ -27,7 +28,16 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions
 
-from billing.models import Invoice, Metric, Tenant, UsageEvent, UsageEventKey, UsageHourly, UsageRollup
+from billing.models import (
+    Invoice,
+    Metric,
+    Tenant,
+    UsageDailyDistinct,
+    UsageEvent,
+    UsageEventKey,
+    UsageHourly,
+    UsageRollup,
+)
 from billing.services.usage_dims import ingest_ctes
 from billing.services.usage_validation import EventContext, EventErrors, clean_events, validate_tenant_id
 from billing_project.observability.metrics import observe_ingest
@@ -91,11 +101,12 @@ _STAGE = "usage_ingest_stage"
 
 def _ingest_sql(source: str, returning_events: bool) -> str:
     """Return the one statement that stores new events from `source` and folds them into the rollups."""
-    ev, key, roll, hourly, metric = (
+    ev, key, roll, hourly, daily, metric = (
         UsageEvent._meta.db_table,
         UsageEventKey._meta.db_table,
         UsageRollup._meta.db_table,
         UsageHourly._meta.db_table,
+        UsageDailyDistinct._meta.db_table,
         Metric._meta.db_table,
     )
     tail = 'SELECT metric_id, "timestamp" FROM ins' if returning_events else "SELECT count(*) FROM ins"
@@ -113,7 +124,8 @@ def _ingest_sql(source: str, returning_events: bool) -> str:
         SELECT %(t)s, s.event_id, s.metric_id, s.quantity, s.ts, s.resource_id, s.cost_center, s.properties,
                %(now)s, CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END
         FROM {source} JOIN k ON k.event_id = s.event_id JOIN {metric} m ON m.code = s.metric_id
-        RETURNING e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center, e.properties
+        RETURNING e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center, e.properties,
+                  e.unique_key
     ), roll AS (
         INSERT INTO {roll} AS r (tenant_id, metric_id, hour, resource_id, cost_center,
                                  quantity_sum, quantity_max, event_count)
@@ -132,6 +144,13 @@ def _ingest_sql(source: str, returning_events: bool) -> str:
             quantity_sum = h.quantity_sum + EXCLUDED.quantity_sum,
             quantity_max = GREATEST(h.quantity_max, EXCLUDED.quantity_max),
             event_count = h.event_count + EXCLUDED.event_count
+    ), daily AS (
+        -- NOTE: only unique_count events carry a unique_key, so other metrics add nothing here; a
+        -- pair already known (the common case) is a unique-index probe, no write, no row lock.
+        INSERT INTO {daily} (tenant_id, metric_id, day, unique_key)
+        SELECT %(t)s, metric_id, ("timestamp" AT TIME ZONE 'UTC')::date, unique_key
+        FROM ins WHERE unique_key IS NOT NULL GROUP BY 2, 3, 4 ORDER BY 2, 3, 4
+        ON CONFLICT (tenant_id, metric_id, day, unique_key) DO NOTHING
     ){ingest_ctes("ins")}
     {tail}
     """

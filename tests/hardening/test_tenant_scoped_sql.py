@@ -18,12 +18,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing.models import UsageEvent, UsageEventKey, UsageHourly, UsageRollup
+from billing.models import UsageDailyDistinct, UsageEvent, UsageEventKey, UsageHourly, UsageRollup
 from tests.realtime.helpers import BASE, subscribe
 
 pytestmark = pytest.mark.django_db
 
-TABLES = "|".join(m._meta.db_table for m in (UsageEventKey, UsageEvent, UsageRollup, UsageHourly))
+TABLES = "|".join(m._meta.db_table for m in (UsageEventKey, UsageEvent, UsageRollup, UsageHourly, UsageDailyDistinct))
 # A reference to a usage table: what follows it (up to the next one) must hold its tenant predicate.
 REFERENCE = re.compile(rf'\b(INSERT\s+INTO|FROM|JOIN|UPDATE)\s+"?({TABLES})"?\b', re.IGNORECASE)
 PREDICATE = re.compile(r'tenant_id"?\s*(=|IN\b)', re.IGNORECASE)

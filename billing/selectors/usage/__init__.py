@@ -1,6 +1,8 @@
-"""The one reader of the usage tables (UsageEvent, UsageRollup, UsageHourly); every app calls these.
+"""The one reader of the usage tables (UsageEvent, UsageRollup, UsageHourly, UsageDailyDistinct); every
+app calls these.
 
 windows.py    how a window [start, end) is read exactly: whole hours from rollups, edges from raw events
+distinct.py   distinct values of a unique_count metric, per day or over a window (per-day distinct table)
 totals.py     usage_by_metric: each metric's quantity over a window (invoices, preview, quotas, alerts)
 summary.py    usage_grouped: per day, hour, resource or cost center (GET /usage/summary)
 dimensions.py dimension_quantities: per resource or cost center (real-time cost by resource)

@@ -1,7 +1,9 @@
 """GET /usage/summary: usage per metric and group (day, hour, resource or cost center) over a window.
 
 Every group_by is read the same way: rollups for whole hours (`UsageHourly` for time buckets,
-`UsageRollup` for resources and cost centers), raw events for the partial hours at the edges.
+`UsageRollup` for resources and cost centers), raw events for the partial hours at the edges. A
+`unique_count` metric per day reads the per-day distinct table (`distinct.py`), per hour, resource
+or cost center its raw events.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.utils import timezone
 from billing.models import Metric, Subscription, UsageEvent, UsageHourly, UsageRollup
 from billing.pricing import seconds_between
 from billing.selectors.usage.charges import LEVEL_AGGREGATIONS, level_groups
+from billing.selectors.usage.distinct import distinct_per_day
 from billing.selectors.usage.windows import Folded, aggregate, fold_rows, split_edges
 
 GROUP_BY = ("metric", "day", "hour", "resource", "cost_center")
@@ -65,9 +68,11 @@ def _grouped_rows(cur, *, tenant_id: str, codes: list[str], start: datetime, end
 
 def _grouped_distinct(cur, *, tenant_id: str, code: str, start: datetime, end: datetime, group_by: str) -> dict:
     """Return {group: distinct values} of one unique_count metric over [start, end)."""
+    if group_by == "day":
+        return distinct_per_day(cur, tenant_id, code, start, end)
     key_raw = _GROUPINGS[group_by][1]
-    # NOTE: distinct values do not add up across groups, so each group counts raw events;
-    # the partial unique_key index serves the (tenant, metric, timestamp range) filter.
+    # NOTE: distinct values do not add up across groups, so each hour, resource or cost center counts
+    # raw events; the partial unique_key index serves the (tenant, metric, timestamp range) filter.
     cur.execute(
         f"SELECT k, COUNT(*) FROM (SELECT DISTINCT {key_raw} AS k, unique_key "
         f"FROM {UsageEvent._meta.db_table} WHERE tenant_id = %s AND metric_id = %s "

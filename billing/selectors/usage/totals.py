@@ -3,9 +3,9 @@
 `sum`, `count` and `max` read `UsageHourly` for every whole hour inside the window and raw events
 (through the (tenant_id, metric_id, timestamp) index) only for the partial hours at its edges, so a
 period that starts at 10:37:12 is still exact. `unique_count` counts distinct `unique_key`s (md5 of
-properties[field], written by the ingest) with a loose index scan of the partial (tenant_id,
-metric_id, unique_key, timestamp) index: one index descent per distinct value, whatever the number
-of events. `latest` and `weighted_sum` metrics are read by `charges.py` (they need the events' order).
+properties[field], written by the ingest) from the per-day distinct table (`distinct.py`): rows per
+distinct value and day, whatever the number of events. `latest` and `weighted_sum` metrics are read
+by `charges.py` (they need the events' order).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from django.utils import timezone
 from billing.models import Metric, UsageEvent, UsageHourly
 from billing.pricing import seconds_between
 from billing.selectors.usage.charges import LEVEL_AGGREGATIONS, charge_quantities, level_events, metric_charge
+from billing.selectors.usage.distinct import distinct_total
 from billing.selectors.usage.windows import Folded, aggregate, fold_rows, split_edges
 
 
@@ -81,7 +82,7 @@ def usage_by_metric(
             )
             fold_rows(acc, ((code, None, s, mx, n) for code, s, mx, n in cur.fetchall()))
         uniques = {
-            m.code: distinct_count(cur, tenant_id, m.code, start, end)
+            m.code: distinct_total(cur, tenant_id, m.code, start, end)
             for m in metrics
             if m.aggregation == "unique_count"
         }
@@ -110,27 +111,3 @@ def _level_usage(tenant_id: str, start: datetime, end: datetime, metrics: list, 
         )
         for m in metrics
     }
-
-
-def distinct_count(cur, tenant_id: str, code: str, start: datetime, end: datetime) -> int:
-    """Return the number of distinct unique_keys of one metric in [start, end) (loose index scan)."""
-    table = UsageEvent._meta.db_table
-    cur.execute(
-        f"""
-        WITH RECURSIVE d(v) AS (
-            (SELECT unique_key FROM {table}
-              WHERE tenant_id = %(t)s AND metric_id = %(m)s AND unique_key IS NOT NULL
-                AND "timestamp" >= %(s)s AND "timestamp" < %(e)s
-              ORDER BY unique_key LIMIT 1)
-            UNION ALL
-            SELECT (SELECT x.unique_key FROM {table} x
-                     WHERE x.tenant_id = %(t)s AND x.metric_id = %(m)s AND x.unique_key IS NOT NULL
-                       AND x.unique_key > d.v AND x."timestamp" >= %(s)s AND x."timestamp" < %(e)s
-                     ORDER BY x.unique_key LIMIT 1)
-            FROM d WHERE d.v IS NOT NULL
-        )
-        SELECT count(v) FROM d
-        """,
-        {"t": tenant_id, "m": code, "s": start, "e": end},
-    )
-    return int(cur.fetchone()[0] or 0)

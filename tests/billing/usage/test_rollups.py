@@ -1,4 +1,5 @@
-"""Rollups always equal a recomputation from raw events; concurrent re-sends lose and double nothing."""
+"""Rollups (and the per-day distinct table) always equal a recomputation from raw events; concurrent
+re-sends lose and double nothing."""
 
 import random
 import threading
@@ -59,6 +60,17 @@ def recompute_and_compare(tenant_id: str) -> int:
             [tenant_id],
         )
         assert cur.fetchone()[0] == 0
+        cur.execute(
+            "SELECT DISTINCT metric_id, (\"timestamp\" AT TIME ZONE 'UTC')::date, unique_key FROM billing_usageevent "
+            "WHERE tenant_id = %s AND unique_key IS NOT NULL ORDER BY 1, 2, 3",
+            [tenant_id],
+        )
+        raw_distinct = cur.fetchall()
+        cur.execute(
+            "SELECT metric_id, day, unique_key FROM billing_usagedailydistinct WHERE tenant_id = %s ORDER BY 1, 2, 3",
+            [tenant_id],
+        )
+        assert cur.fetchall() == raw_distinct
     return sum(r[-1] for r in raw)
 
 
