@@ -1,8 +1,8 @@
 """Usage ingestion: validate events with plain code, store each exactly once, keep rollups in step.
 
 This is the one writer of `UsageEvent`, `UsageEventKey`, `UsageRollup`, `UsageHourly` and
-`UsageDailyDistinct` (and of `unique_key`), and, through `billing.services.usage_dims`, of the rollups per priced dimension;
-`usage_partitions.py` only creates partitions and moves rows between them.
+`UsageDailyDistinct` (and of `unique_key`), and, through `billing.services.usage_dims`, of the rollups
+per priced dimension; `usage_partitions.py` only creates partitions and moves rows between them.
 Everything a request needs from the database (tenant row, catalog, closed periods, whether any hard
 quota exists) comes back in one round trip; events are validated in Python against that snapshot
 (no serializer or ORM object per event); then one statement with data-modifying CTEs inserts the

@@ -45,13 +45,14 @@ def day_start(day: date) -> datetime:
 # NOTE: LATERAL … LIMIT 1 rather than EXISTS: the planner must probe the partial index with the row's
 # unique_key (one descent per row); as a semi-join it may scan the day's events once per row instead.
 _EDGE = f"""
-    SELECT d.day, d.unique_key FROM {UsageDailyDistinct._meta.db_table} d
+    SELECT d.day, d.unique_key
+    FROM (SELECT day, unique_key FROM {UsageDailyDistinct._meta.db_table}
+          WHERE tenant_id = %s AND metric_id = %s AND day = %s) d
     CROSS JOIN LATERAL (
         SELECT 1 FROM {UsageEvent._meta.db_table} e
         WHERE e.tenant_id = %s AND e.metric_id = %s AND e.unique_key IS NOT NULL AND e.unique_key = d.unique_key
           AND e."timestamp" >= %s AND e."timestamp" < %s
         LIMIT 1) hit
-    WHERE d.tenant_id = %s AND d.metric_id = %s AND d.day = %s
 """
 _WHOLE = f"""
     SELECT day, unique_key FROM {UsageDailyDistinct._meta.db_table}
@@ -68,7 +69,7 @@ def _pairs_sql(tenant_id: str, code: str, start: datetime, end: datetime) -> tup
         params += [tenant_id, code, whole_start, whole_end]
     for day, lo, hi in edges:
         parts.append(_EDGE)
-        params += [tenant_id, code, lo, hi, tenant_id, code, day]
+        params += [tenant_id, code, day, tenant_id, code, lo, hi]
     return " UNION ALL ".join(parts), params
 
 
