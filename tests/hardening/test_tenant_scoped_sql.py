@@ -18,12 +18,31 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing.models import UsageDailyDistinct, UsageEvent, UsageEventKey, UsageHourly, UsageRollup
+from billing.models import (
+    UsageDailyDistinct,
+    UsageDimCoverage,
+    UsageDimHourly,
+    UsageDimRollup,
+    UsageEvent,
+    UsageEventKey,
+    UsageHourly,
+    UsageRollup,
+)
 from tests.realtime.helpers import BASE, subscribe
 
 pytestmark = pytest.mark.django_db
 
-TABLES = "|".join(m._meta.db_table for m in (UsageEventKey, UsageEvent, UsageRollup, UsageHourly, UsageDailyDistinct))
+USAGE_MODELS = (
+    UsageEventKey,
+    UsageEvent,
+    UsageRollup,
+    UsageHourly,
+    UsageDailyDistinct,
+    UsageDimHourly,
+    UsageDimRollup,
+    UsageDimCoverage,
+)
+TABLES = "|".join(m._meta.db_table for m in USAGE_MODELS)
 # A reference to a usage table: what follows it (up to the next one) must hold its tenant predicate.
 REFERENCE = re.compile(rf'\b(INSERT\s+INTO|FROM|JOIN|UPDATE)\s+"?({TABLES})"?\b', re.IGNORECASE)
 PREDICATE = re.compile(r'tenant_id"?\s*(=|IN\b)', re.IGNORECASE)
@@ -97,4 +116,31 @@ def test_ingest_summary_and_preview_pin_tenant_id(catalog, tenant, other_tenant,
     # The capture saw the work: the ingest's insert and the reads of raw events and rollups.
     assert any(re.search(rf"INSERT INTO {UsageEvent._meta.db_table}", s) for s in touching)
     assert any(re.search(rf"FROM {UsageHourly._meta.db_table}", s) for s in touching)
+    assert [bad for sql in touching for bad in unscoped(sql)] == []
+
+
+def test_filtered_charges_pin_tenant_id_in_the_dimension_rollups(catalog, tenant, service, finance, spy):
+    subscribe("acme", "cloud-enterprise", started_at=timezone.now() - timedelta(days=3))
+    now = timezone.now()
+    events = [
+        {
+            "event_id": f"c{i}",
+            "metric": "compute_hours",
+            "quantity": 2,
+            "timestamp": (now - timedelta(hours=i, minutes=7)).isoformat(),
+            "properties": {"type": "gpu" if i % 2 else "cpu"},
+            "resource_id": f"vm-{i % 3}",
+        }
+        for i in range(5)
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        assert service.post(f"{BASE}/tenants/acme/usage/batch", {"events": events}, format="json").status_code == 200
+        assert finance.get(f"{BASE}/tenants/acme/billing/preview").status_code == 200
+        for view in ("by-resource", "timeline?granularity=hour"):
+            assert finance.get(f"{BASE}/realtime-cost/tenants/acme/{view}").status_code == 200
+    statements = [q["sql"] for q in captured.captured_queries] + spy
+    touching = [sql for sql in statements if REFERENCE.search(sql)]
+    for model in (UsageDimHourly, UsageDimRollup):
+        assert any(re.search(rf"INSERT INTO {model._meta.db_table}", s) for s in touching)
+        assert any(re.search(rf"JOIN {model._meta.db_table}", s) for s in touching)
     assert [bad for sql in touching for bad in unscoped(sql)] == []
