@@ -129,7 +129,8 @@ def load_section14_usage(tenant_id: str) -> int:
             [tenant_id],
         )
         build_dimension_rollups(conn, tenant_id)
-        conn.execute("ANALYZE billing_usageevent")
+        for table in ("billing_usageevent", "billing_usagedimhourly", "billing_usagedimrollup"):
+            conn.execute(f"ANALYZE {table}")
         return conn.execute(
             "SELECT count(*) FROM billing_usageevent WHERE tenant_id = %s "
             "AND metric_id IN ('storage_gb_month', 'compute_hours')",

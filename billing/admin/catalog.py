@@ -10,8 +10,10 @@ from billing.services.usage_dims import usage_dimensions_sync
 
 @admin.register(Metric)
 class MetricAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "unit", "aggregation", "field"]
+    list_display = ["code", "name", "unit", "aggregation", "field", "dimension_keys"]
     list_filter = ["aggregation"]
+    # Priced keys: written by the catalog's sync (charge filters and price overrides), shown here.
+    readonly_fields = ["dimension_keys"]
     search_fields = ["code", "name"]
 
 

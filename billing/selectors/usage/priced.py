@@ -33,32 +33,52 @@ def _keys(charge: PricedCharge) -> list[str]:
     return sorted({key for flt in charge.filters for key, _ in flt.properties})
 
 
-def _whole_rows(cur, tenant_id: str, charge: PricedCharge, start: datetime, end: datetime, by, hourly: bool):
-    """Return (dims, [by], [hour], sum, max, count) rows of the whole hours [start, end), or None if not exact.
+def _whole_rows(cur, tenant_id: str, charge: PricedCharge, span: tuple, by, hourly: bool, tail=None):
+    """Return ((dims, [by], [hour], sum, max, count) rows, whether `tail` was read), or None if not exact.
 
-    The check (keys and coverage) and the read are one statement, so they see one snapshot.
+    `span` is the whole hours [start, end). `tail`, the partial hour [end, now) at the end of a
+    window (a preview's current hour), is read from its rollup rows too when no event is stamped
+    after it in that hour: those rows then hold exactly its events. The checks (keys, coverage, later
+    events) and the read are one statement, so they see one snapshot.
     """
+    start, end = span
     table = (UsageDimRollup if by else UsageDimHourly)._meta.db_table
     extra = (f", r.{by}" if by else "") + (", r.hour" if hourly else "")
+    later = (
+        f"EXISTS (SELECT 1 FROM {UsageEvent._meta.db_table} WHERE tenant_id = %(t)s AND metric_id = %(m)s "
+        f'AND "timestamp" >= %(now)s AND "timestamp" < %(hour_end)s)'
+        if tail
+        else "TRUE"
+    )
     cur.execute(
         f"""
         WITH ok AS (
             SELECT EXISTS (SELECT 1 FROM {Metric._meta.db_table}
                             WHERE code = %(m)s AND dimension_keys @> %(keys)s::jsonb)
                AND NOT EXISTS (SELECT 1 FROM {UsageDimCoverage._meta.db_table}
-                                WHERE tenant_id = %(t)s AND metric_id = %(m)s AND valid_from > %(s)s) AS covered
+                                WHERE tenant_id = %(t)s AND metric_id = %(m)s AND valid_from > %(s)s) AS covered,
+                   {later} AS later
         )
-        SELECT ok.covered, r.dims{extra}, SUM(r.quantity_sum), MAX(r.quantity_max), SUM(r.event_count)
+        SELECT ok.covered, ok.later, r.dims{extra}, SUM(r.quantity_sum), MAX(r.quantity_max), SUM(r.event_count)
         FROM ok LEFT JOIN {table} r
-          ON ok.covered AND r.tenant_id = %(t)s AND r.metric_id = %(m)s AND r.hour >= %(s)s AND r.hour < %(e)s
-        GROUP BY 1, 2{extra}
+          ON ok.covered AND r.tenant_id = %(t)s AND r.metric_id = %(m)s AND r.hour >= %(s)s
+         AND r.hour < CASE WHEN ok.later THEN %(e)s ELSE %(hour_end)s END
+        GROUP BY 1, 2, 3{extra}
         """,
-        {"t": tenant_id, "m": charge.metric, "keys": json.dumps(_keys(charge)), "s": start, "e": end},
+        {
+            "t": tenant_id,
+            "m": charge.metric,
+            "keys": json.dumps(_keys(charge)),
+            "s": start,
+            "e": end,
+            "now": tail[1] if tail else end,
+            "hour_end": end + HOUR,
+        },
     )
     rows = cur.fetchall()
     if not rows[0][0]:
         return None
-    return [row[1:] for row in rows if row[1] is not None]
+    return [row[2:] for row in rows if row[2] is not None], bool(tail) and not rows[0][1]
 
 
 def _raw_rows(cur, tenant_id: str, charge: PricedCharge, lo: datetime, hi: datetime, by, timed: bool) -> list:
@@ -110,13 +130,16 @@ def _read(cur, tenant_id: str, charge: PricedCharge, start: datetime, end: datet
     timed = bool(cuts)
     acc: Folded = {}
     whole_start, whole_end, raw_ranges = split_edges(start, end)
-    if whole_start < whole_end:
-        rows = _whole_rows(cur, tenant_id, charge, whole_start, whole_end, by, timed)
-        if rows is None:
+    # The window's last partial hour, when it starts on the hour (a preview's current hour).
+    tail = raw_ranges[-1] if raw_ranges and raw_ranges[-1][0] == whole_end and not timed else None
+    if whole_start < whole_end or tail:
+        read = _whole_rows(cur, tenant_id, charge, (whole_start, whole_end), by, timed, tail)
+        if read is None:
             return None
+        rows, tail_read = read
         split = {floor_hour(c) for c in cuts if whole_start < c < whole_end and c != floor_hour(c)}
         _fold(acc, charge, [r for r in rows if not timed or r[-4] not in split], by, timed)
-        raw_ranges = [*raw_ranges, *((h, h + HOUR) for h in sorted(split))]
+        raw_ranges = [*raw_ranges[: -1 if tail_read else None], *((h, h + HOUR) for h in sorted(split))]
     for lo, hi in raw_ranges:
         _fold(acc, charge, _raw_rows(cur, tenant_id, charge, lo, hi, by, timed), by, timed)
     return acc

@@ -247,3 +247,4 @@ def test_an_admin_edit_of_a_charge_filter_syncs_the_keys(cloud, admin_client):
     assert response.status_code == 302, response.context["errors"] if response.context else response
     assert Charge.objects.get(metric_id="compute").filters[0]["name"] == "EU"
     assert Metric.objects.get(code="compute").dimension_keys == ["region"]
+    assert "region" in admin_client.get("/admin/billing/metric/compute/change/").content.decode()
