@@ -493,6 +493,7 @@ def ensure_big_tenant(
             "billing_usagerollup",
             "billing_usagehourly",
             "billing_usagedailydistinct",
+            "billing_usagelevel",
         ):
             conn.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant_id])
         step_us = int(span.total_seconds() * 1_000_000 // n_events) or 1
@@ -505,6 +506,7 @@ def ensure_big_tenant(
             [tenant_id],
         )
         _rebuild_rollups(conn, tenant_id)
+        _manage(["rebuild_level_rollups", "--tenant", tenant_id])  # the level metrics' rollup, if any
         say(f"  rollups built ({time.perf_counter() - t0:.0f} s); vacuuming…")
         for table in (
             "billing_usageeventkey",

@@ -67,7 +67,8 @@ def load_plan() -> None:
 
 
 def load_section14_usage(tenant_id: str) -> int:
-    """Return the section 14 events of the month after (re)loading them with their rollups."""
+    """Return the section 14 events of the month after (re)loading them with their rollups (the level
+    metric's too, refolded by `manage.py rebuild_level_rollups`)."""
     start, _ = month_bounds()
     with connect() as conn:
         conn.execute(
@@ -81,6 +82,7 @@ def load_section14_usage(tenant_id: str) -> int:
             "billing_usagehourly",
             "billing_usagedimrollup",
             "billing_usagedimhourly",
+            "billing_usagelevel",
         ):
             conn.execute(
                 f"DELETE FROM {table} WHERE tenant_id = %s AND metric_id IN ('storage_gb_month', 'compute_hours')",
@@ -129,7 +131,8 @@ def load_section14_usage(tenant_id: str) -> int:
             [tenant_id],
         )
         build_dimension_rollups(conn, tenant_id)
-        for table in ("billing_usageevent", "billing_usagedimhourly", "billing_usagedimrollup"):
+        _manage(["rebuild_level_rollups", "--tenant", tenant_id])
+        for table in ("billing_usageevent", "billing_usagedimhourly", "billing_usagedimrollup", "billing_usagelevel"):
             conn.execute(f"ANALYZE {table}")
         return conn.execute(
             "SELECT count(*) FROM billing_usageevent WHERE tenant_id = %s "

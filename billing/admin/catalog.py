@@ -6,6 +6,7 @@ from django.contrib import admin
 from billing.models import Charge, Metric, Plan
 from billing.services.catalog import CatalogError, charge_filters_validate
 from billing.services.usage_dims import usage_dimensions_sync
+from billing.services.usage_levels import usage_levels_adopt
 
 
 @admin.register(Metric)
@@ -15,6 +16,11 @@ class MetricAdmin(admin.ModelAdmin):
     # Priced keys: written by the catalog's sync (charge filters and price overrides), shown here.
     readonly_fields = ["dimension_keys"]
     search_fields = ["code", "name"]
+
+    def save_model(self, request, obj, form, change):
+        previous = dict(Metric.objects.filter(code=obj.code).values_list("code", "aggregation"))
+        super().save_model(request, obj, form, change)
+        usage_levels_adopt(previous)  # became `latest`/`weighted_sum`: fold its events into the level rollup
 
 
 class ChargeForm(forms.ModelForm):

@@ -11,6 +11,7 @@ from .tenant import Tenant, TenantUser
 from .terms import OneOffCharge, PriceOverride
 from .usage import UsageDailyDistinct, UsageEvent, UsageEventKey, UsageHourly, UsageRollup
 from .usage_dims import UsageDimCoverage, UsageDimHourly, UsageDimRollup
+from .usage_levels import UsageLevel
 
 __all__ = [
     "Charge",
@@ -41,5 +42,6 @@ __all__ = [
     "UsageEventKey",
     "UsageDailyDistinct",
     "UsageHourly",
+    "UsageLevel",
     "UsageRollup",
 ]

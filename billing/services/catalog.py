@@ -13,6 +13,7 @@ from django.db import transaction
 from billing.models import Charge, Metric, Plan
 from billing.pricing.charge_models import ChargeSpec, Tier, validate_charge
 from billing.services.usage_dims import usage_dimensions_sync
+from billing.services.usage_levels import usage_levels_adopt
 from billing_project.money import is_valid_currency
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -310,6 +311,7 @@ def catalog_load(*, data: dict, prune: bool = False, progress=None) -> CatalogLo
     metrics, plans = catalog_validate(data)
     result = CatalogLoadResult()
     say = progress or (lambda msg: None)
+    previous = dict(Metric.objects.values_list("code", "aggregation"))
     for m in metrics:
         _, created = Metric.objects.update_or_create(code=m["code"], defaults=m)
         result.metrics_created += created
@@ -329,4 +331,5 @@ def catalog_load(*, data: dict, prune: bool = False, progress=None) -> CatalogLo
         result.plans_deactivated = list(stale.values_list("id", flat=True))
         stale.update(active=False)
     result.dimensions_rebuilt = usage_dimensions_sync()
+    usage_levels_adopt(previous)  # a metric that became a level metric: fold its events
     return result

@@ -1,8 +1,9 @@
 """Usage ingestion: validate events with plain code, store each exactly once, keep rollups in step.
 
 This is the one writer of `UsageEvent`, `UsageEventKey`, `UsageRollup`, `UsageHourly` and
-`UsageDailyDistinct` (and of `unique_key`), and, through `billing.services.usage_dims`, of the rollups
-per priced dimension; `usage_partitions.py` only creates partitions and moves rows between them.
+`UsageDailyDistinct` (and of `unique_key`), through `billing.services.usage_dims` of the rollups per
+priced dimension, and through `billing.services.usage_levels` of the level rollup (`UsageLevel`);
+`usage_partitions.py` only creates partitions and moves rows between them.
 Everything a request needs from the database (tenant row, catalog, closed periods, whether any hard
 quota exists) comes back in one round trip; events are validated in Python against that snapshot
 (no serializer or ORM object per event); then one statement with data-modifying CTEs inserts the
@@ -38,7 +39,9 @@ from billing.models import (
     UsageHourly,
     UsageRollup,
 )
+from billing.models.usage_levels import LEVEL_AGGREGATIONS
 from billing.services.usage_dims import ingest_ctes
+from billing.services.usage_levels import level_rollup_cte, level_rollup_lock
 from billing.services.usage_validation import EventContext, EventErrors, clean_events, validate_tenant_id
 from billing_project.observability.metrics import observe_ingest
 
@@ -99,8 +102,12 @@ _COLUMNS = "event_id, metric_id, quantity, ts, resource_id, cost_center, propert
 _STAGE = "usage_ingest_stage"
 
 
-def _ingest_sql(source: str, returning_events: bool) -> str:
-    """Return the one statement that stores new events from `source` and folds them into the rollups."""
+def _ingest_sql(source: str, returning_events: bool, levels: bool = False) -> str:
+    """Return the one statement that stores new events from `source` and folds them into the rollups.
+
+    With `levels` (the batch holds events of `latest` / `weighted_sum` metrics) it also refolds the
+    level rollup's touched hours (`usage_levels.level_rollup_cte`).
+    """
     ev, key, roll, hourly, daily, metric = (
         UsageEvent._meta.db_table,
         UsageEventKey._meta.db_table,
@@ -124,7 +131,7 @@ def _ingest_sql(source: str, returning_events: bool) -> str:
         SELECT %(t)s, s.event_id, s.metric_id, s.quantity, s.ts, s.resource_id, s.cost_center, s.properties,
                %(now)s, CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END
         FROM {source} JOIN k ON k.event_id = s.event_id JOIN {metric} m ON m.code = s.metric_id
-        RETURNING e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center, e.properties,
+        RETURNING e.id, e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center, e.properties,
                   e.unique_key
     ), roll AS (
         INSERT INTO {roll} AS r (tenant_id, metric_id, hour, resource_id, cost_center,
@@ -151,7 +158,7 @@ def _ingest_sql(source: str, returning_events: bool) -> str:
         SELECT %(t)s, metric_id, ("timestamp" AT TIME ZONE 'UTC')::date, unique_key
         FROM ins WHERE unique_key IS NOT NULL GROUP BY 2, 3, 4 ORDER BY 2, 3, 4
         ON CONFLICT (tenant_id, metric_id, day, unique_key) DO NOTHING
-    ){ingest_ctes("ins")}
+    ){ingest_ctes("ins")}{level_rollup_cte() if levels else ""}
     {tail}
     """
 
@@ -162,9 +169,16 @@ _SINGLE_SOURCE = (
 )
 
 
-def _write(cur, tenant_id: str, rows: list[tuple], now: datetime, returning_events: bool, use_copy: bool):
-    """Store `rows`; return the inserted (metric, timestamp) pairs or their count."""
+def _write(
+    cur, tenant_id: str, rows: list[tuple], now: datetime, returning_events: bool, use_copy: bool, levels: list[str]
+):
+    """Store `rows`; return the inserted (metric, timestamp) pairs or their count.
+
+    `levels` are the batch's `latest` / `weighted_sum` metrics, whose rollup is refolded too.
+    """
     params = {"t": tenant_id, "now": now}
+    if levels:
+        level_rollup_lock(cur, tenant_id, levels)
     if use_copy:
         cur.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (event_id text, metric_id text, quantity numeric, "
@@ -176,7 +190,7 @@ def _write(cur, tenant_id: str, rows: list[tuple], now: datetime, returning_even
         with cur.copy(f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cur.execute(_ingest_sql(f"{_STAGE} s", returning_events), params)
+        cur.execute(_ingest_sql(f"{_STAGE} s", returning_events, bool(levels)), params)
     else:
         event_id, metric, quantity, ts, resource_id, cost_center, props = rows[0]
         params.update(
@@ -188,7 +202,7 @@ def _write(cur, tenant_id: str, rows: list[tuple], now: datetime, returning_even
             cost_center=cost_center,
             properties=props,
         )
-        cur.execute(_ingest_sql(_SINGLE_SOURCE, returning_events), params)
+        cur.execute(_ingest_sql(_SINGLE_SOURCE, returning_events, bool(levels)), params)
     return cur.fetchall() if returning_events else cur.fetchone()[0]
 
 
@@ -228,6 +242,7 @@ def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool,
                 now,
                 ctx.has_quota,
                 use_copy=not (len(events) == 1 and not index_attrs),
+                levels=sorted({row[1] for row in unique_rows if ctx.metrics[row[1]][0] in LEVEL_AGGREGATIONS}),
             )
         except psycopg.errors.NumericValueOutOfRange:
             raise exceptions.ValidationError(

@@ -26,6 +26,7 @@ from billing.models import (
     UsageEvent,
     UsageEventKey,
     UsageHourly,
+    UsageLevel,
     UsageRollup,
 )
 from tests.realtime.helpers import BASE, subscribe
@@ -41,6 +42,7 @@ USAGE_MODELS = (
     UsageDimHourly,
     UsageDimRollup,
     UsageDimCoverage,
+    UsageLevel,
 )
 TABLES = "|".join(m._meta.db_table for m in USAGE_MODELS)
 # A reference to a usage table: what follows it (up to the next one) must hold its tenant predicate.
@@ -102,6 +104,8 @@ def test_ingest_summary_and_preview_pin_tenant_id(catalog, tenant, other_tenant,
         }
         for i in range(3)
     ]
+    # a weighted_sum reading: the ingest refolds the level rollup, the summary reads it
+    events.append({"event_id": "lvl", "metric": "storage_gb_month", "quantity": 5, "resource_id": "b1"})
     with CaptureQueriesContext(connection) as captured:
         assert service.post(f"{BASE}/tenants/acme/usage/batch", {"events": events}, format="json").status_code == 200
         single = {"event_id": "one", "metric": "api_calls", "quantity": 1}
@@ -116,6 +120,7 @@ def test_ingest_summary_and_preview_pin_tenant_id(catalog, tenant, other_tenant,
     # The capture saw the work: the ingest's insert and the reads of raw events and rollups.
     assert any(re.search(rf"INSERT INTO {UsageEvent._meta.db_table}", s) for s in touching)
     assert any(re.search(rf"FROM {UsageHourly._meta.db_table}", s) for s in touching)
+    assert any(re.search(rf"INSERT INTO {UsageLevel._meta.db_table}", s) for s in touching)
     assert [bad for sql in touching for bad in unscoped(sql)] == []
 
 
