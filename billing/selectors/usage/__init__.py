@@ -1,5 +1,5 @@
-"""The one reader of the usage tables (UsageEvent, UsageRollup, UsageHourly, UsageDailyDistinct); every
-app calls these.
+"""The one reader of the usage tables (UsageEvent, UsageRollup, UsageHourly, UsageDailyDistinct,
+UsageLevel); every app calls these.
 
 windows.py    how a window [start, end) is read exactly: whole hours from rollups, edges from raw events
 distinct.py   distinct values of a unique_count metric, per day or over a window (per-day distinct table)
@@ -10,6 +10,7 @@ hourly.py     hourly_quantities: added per hour (real-time cost timeline)
 daily.py      a subscription's usage "up to instant t" (the dashboard's day-by-day usage cost)
 charges.py    filtered charges and latest/weighted_sum metrics, per line, key or edge (section 14)
 priced.py     filtered charges from the rollups per priced dimension (whole hours), else None
+levels.py     latest/weighted_sum metrics from the level rollup (whole hours) and raw edges (section 14)
 export.py     usage_events_export: a tenant's raw events over a window, streamed (export_usage)
 archive.py    a month's tenants, events, rollup totals and closing invoices (the archiver, all tenants)
 """
@@ -26,7 +27,6 @@ from billing.selectors.usage.charges import (
     LEVEL_AGGREGATIONS,
     charge_quantities,
     level_events,
-    level_groups,
     line_quantities_by,
     line_series,
     metric_charge,
@@ -42,6 +42,7 @@ from billing.selectors.usage.daily import (
 from billing.selectors.usage.dimensions import DIMENSIONS, dimension_quantities
 from billing.selectors.usage.export import usage_events_export, usage_events_export_count
 from billing.selectors.usage.hourly import hourly_quantities
+from billing.selectors.usage.levels import level_groups
 from billing.selectors.usage.summary import GROUP_BY, GroupUsage, usage_default_range, usage_grouped
 from billing.selectors.usage.totals import MetricUsage, usage_by_metric
 

@@ -12,13 +12,14 @@ Result: {metric: {filter index or None: quantity}} where None is the charge's ow
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
+from decimal import Decimal, localcontext
 from typing import cast
 
 from django.db import connection
 
 from billing.models import UsageEvent
+from billing.models.usage_levels import LEVEL_AGGREGATIONS
 from billing.pricing import (
     ChargeSpec,
     Level,
@@ -30,7 +31,15 @@ from billing.pricing import (
     seconds_between,
     weighted_quantity,
 )
+from billing.pricing.money import EXACT_CONTEXT
 from billing.selectors.terms import PricedCharge
+from billing.selectors.usage.levels import (
+    event_count,
+    last_reading,
+    level_integrals_read,
+    line_levels_by,
+    line_levels_series,
+)
 from billing.selectors.usage.priced import dim_quantities, dim_quantities_by, dim_series
 
 PLAIN = ("sum", "count", "max", "unique_count")
@@ -101,6 +110,9 @@ def _plain_filtered(cur, tenant_id: str, charge: PricedCharge, start: datetime, 
 
 def _latest(cur, tenant_id: str, charge: PricedCharge, start: datetime, end: datetime) -> Quantities:
     """Return the quantity of the last event in the window per filter (ties by arrival)."""
+    if not charge.filters:
+        reading = last_reading(cur, tenant_id, charge.metric, start, end)
+        return {None: Decimal(0) if reading is None else reading[2]}
     keys = _keys(charge)
     dims, params = _dims_sql(keys)
     order = ", ".join("properties ->> %s" for _ in keys)
@@ -156,14 +168,24 @@ def _readings(cur, tenant_id: str, charge: PricedCharge, start: datetime, end: d
 def _weighted(
     cur, tenant_id: str, charge: PricedCharge, start: datetime, end: datetime, period_s: Decimal, project_to
 ) -> Quantities:
-    """Return ∫ level dt ÷ period per filter; with `project_to`, the level at `end` is held until then."""
-    carry, readings = _readings(cur, tenant_id, charge, start, end)
+    """Return ∫ level dt ÷ period per filter; with `project_to`, the level at `end` is held until then.
+
+    An unfiltered charge reads the level rollup (`levels.py`); a filtered one folds the raw readings.
+    """
     integrals: dict[int | None, Decimal] = {}
-    for (_, key), value in level_integrals(start=start, end=end, carry=carry, readings=readings).items():
-        integrals[key] = integrals.get(key, Decimal(0)) + value
+    if charge.filters:
+        carry, readings = _readings(cur, tenant_id, charge, start, end)
+        for (_, key), value in level_integrals(start=start, end=end, carry=carry, readings=readings).items():
+            integrals[key] = integrals.get(key, Decimal(0)) + value
+        after = levels_after(carry, readings)
+    else:
+        read = level_integrals_read(cur, tenant_id, charge.metric, start, end)
+        with localcontext(EXACT_CONTEXT):
+            integrals[None] = sum(read.slots.values(), Decimal(0))
+        after = {r: Level(level.quantity, None) for r, level in read.levels_end.items()}
     if project_to is not None and project_to > end:
         remaining = seconds_between(end, project_to)
-        for level in levels_after(carry, readings).values():
+        for level in after.values():
             integrals[level.key] = projected_integral(integrals.get(level.key, Decimal(0)), level.quantity, remaining)
     out = _empty(charge)
     for key, value in integrals.items():
@@ -199,9 +221,6 @@ def charge_quantities(
     return result
 
 
-LEVEL_AGGREGATIONS = ("latest", "weighted_sum")
-
-
 def metric_charge(metric) -> PricedCharge:
     """Return a metric as an unfiltered charge, to read its quantity with `charge_quantities`."""
     return PricedCharge(
@@ -214,73 +233,9 @@ def metric_charge(metric) -> PricedCharge:
 
 
 def level_events(*, tenant_id: str, metric: str, start: datetime, end: datetime) -> int:
-    """Return the number of events of `metric` in [start, end)."""
+    """Return the number of events of `metric` (a level metric) in [start, end)."""
     with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT COUNT(*) FROM {UsageEvent._meta.db_table} "
-            f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" >= %s AND "timestamp" < %s',
-            [tenant_id, metric, start, end],
-        )
-        return int(cur.fetchone()[0])
-
-
-def _bucket_of(at: datetime, group_by: str) -> datetime:
-    hour = at.replace(minute=0, second=0, microsecond=0)
-    return hour.replace(hour=0) if group_by == "day" else hour
-
-
-def level_groups(
-    *, tenant_id: str, metric, start: datetime, end: datetime, group_by: str, divisor: Decimal
-) -> dict[object, tuple[Decimal, int]]:
-    """Return {group key: (quantity, events)} of a `latest`/`weighted_sum` metric over [start, end).
-
-    Groups are time buckets (`day`/`hour`, clipped to the range), resources or cost centers ('' for
-    none). A `weighted_sum` group's quantity is its part of the integral ÷ `divisor`, so the groups
-    add up to the whole; `latest` is each group's last reading. Groups with neither events nor
-    quantity are left out.
-    """
-    table = UsageEvent._meta.db_table
-    column = "cost_center" if group_by == "cost_center" else "resource_id"
-    with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT DISTINCT ON (resource_id) resource_id, quantity, {column} FROM {table} "
-            f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" < %s '
-            f'ORDER BY resource_id, "timestamp" DESC, id DESC',
-            [tenant_id, metric.code, start],
-        )
-        carry = {r: Level(q, k) for r, q, k in cur.fetchall()}
-        cur.execute(
-            f'SELECT "timestamp", quantity, resource_id, {column} FROM {table} '
-            f'WHERE tenant_id = %s AND metric_id = %s AND "timestamp" >= %s AND "timestamp" < %s '
-            f'ORDER BY "timestamp", id',
-            [tenant_id, metric.code, start, end],
-        )
-        readings = [Reading(at, q, r, k) for at, q, r, k in cur.fetchall()]
-    timed = group_by in ("day", "hour")
-    events: dict[object, int] = {}
-    last: dict[object, Decimal] = {}
-    for r in readings:
-        key = _bucket_of(r.at, group_by) if timed else r.key if group_by == "cost_center" else r.resource_id
-        events[key] = events.get(key, 0) + 1
-        last[key] = r.quantity
-    if metric.aggregation == "latest":
-        return {key: (last[key], n) for key, n in events.items()}
-    integrals: dict[object, Decimal] = {}
-    if timed:
-        step = timedelta(days=1) if group_by == "day" else timedelta(hours=1)
-        bucket, level = _bucket_of(start, group_by), carry
-        while bucket < end:
-            lo, hi = max(bucket, start), min(bucket + step, end)
-            inside = [r for r in readings if lo <= r.at < hi]
-            part = level_integrals(start=lo, end=hi, carry=level, readings=inside)
-            integrals[bucket] = sum(part.values(), Decimal(0))
-            level, bucket = levels_after(level, inside), bucket + step
-    else:
-        for (resource, key), value in level_integrals(start=start, end=end, carry=carry, readings=readings).items():
-            group = key if group_by == "cost_center" else resource
-            integrals[group] = integrals.get(group, Decimal(0)) + value
-    keys = set(events) | {k for k, v in integrals.items() if v}
-    return {k: (weighted_quantity(integrals.get(k, Decimal(0)), divisor), events.get(k, 0)) for k in keys}
+        return event_count(cur, tenant_id, metric, start, end)
 
 
 def line_quantities_by(
@@ -306,6 +261,9 @@ def line_quantities_by(
     out: dict[str, Decimal] = {}
     if end <= start:
         return out
+    if charge.aggregation in LEVEL_AGGREGATIONS and not charge.filters:
+        window = {"tenant_id": tenant_id, "metric": charge.metric, "start": start, "end": end, "period_s": period_s}
+        return line_levels_by(aggregation=charge.aggregation, dimension=dimension, **window)
     with connection.cursor() as cur:
         if charge.aggregation == "weighted_sum":
             carry, readings = _readings(cur, tenant_id, charge, start, end, column=dimension)
@@ -343,6 +301,23 @@ def line_quantities_by(
     return out
 
 
+def _weighted_series(cur, tenant_id, charge, key, start, end, period_s, cuts) -> list[Decimal]:
+    """Return a filtered weighted_sum line's quantity up to each cut (the raw readings folded)."""
+    carry, readings = _readings(cur, tenant_id, charge, start, end)
+    out, total, lo, level, i = [], Decimal(0), start, carry, 0
+    for cut in cuts:
+        inside = []
+        while i < len(readings) and readings[i].at < cut:
+            inside.append(readings[i])
+            i += 1
+        if cut > lo:
+            part = level_integrals(start=lo, end=cut, carry=level, readings=inside)
+            total += sum((v for (_, k), v in part.items() if k == key), Decimal(0))
+            level, lo = levels_after(level, inside), cut
+        out.append(weighted_quantity(total, period_s))
+    return out
+
+
 def line_series(
     *,
     tenant_id: str,
@@ -357,22 +332,13 @@ def line_series(
     table = UsageEvent._meta.db_table
     keys = _keys(charge)
     dims, params = _dims_sql(keys)
+    if charge.aggregation in LEVEL_AGGREGATIONS and not charge.filters:
+        window = {"tenant_id": tenant_id, "metric": charge.metric, "start": start, "end": end, "period_s": period_s}
+        return line_levels_series(aggregation=charge.aggregation, edges=edges, **window)
     cuts = [min(max(edge, start), end) for edge in edges]
     with connection.cursor() as cur:
         if charge.aggregation == "weighted_sum":
-            carry, readings = _readings(cur, tenant_id, charge, start, end)
-            out, total, lo, level, i = [], Decimal(0), start, carry, 0
-            for cut in cuts:
-                inside = []
-                while i < len(readings) and readings[i].at < cut:
-                    inside.append(readings[i])
-                    i += 1
-                if cut > lo:
-                    part = level_integrals(start=lo, end=cut, carry=level, readings=inside)
-                    total += sum((v for (_, k), v in part.items() if k == key), Decimal(0))
-                    level, lo = levels_after(level, inside), cut
-                out.append(weighted_quantity(total, period_s))
-            return out
+            return _weighted_series(cur, tenant_id, charge, key, start, end, period_s, cuts)
         rolled = dim_series(cur, tenant_id, charge, key, start, end, cuts)
         if rolled is not None:
             return rolled

@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from billing.models import Metric, Subscription, UsageEvent, UsageHourly, UsageRollup
 from billing.pricing import seconds_between
-from billing.selectors.usage.charges import LEVEL_AGGREGATIONS, level_groups
+from billing.selectors.usage.charges import LEVEL_AGGREGATIONS
 from billing.selectors.usage.distinct import distinct_per_day
+from billing.selectors.usage.levels import level_groups
 from billing.selectors.usage.windows import Folded, aggregate, fold_rows, split_edges
 
 GROUP_BY = ("metric", "day", "hour", "resource", "cost_center")
