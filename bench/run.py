@@ -1,6 +1,7 @@
 """`make bench`: run bench/ingest.py, then every other bench/<name>.py that defines main().
 
-`--quick` is passed on to each bench's main(quick=True) for a smaller run.
+`--quick` is passed on to each bench's main(quick=True) for a smaller run. `--scale 100m` (make bench
+SCALE=100m) also runs the opt-in growth bench (bench/growth.py) up to that many events.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-NOT_BENCHES = {"__init__", "common", "run", "views", "ingest"}
+NOT_BENCHES = {"__init__", "common", "run", "views", "ingest", "growth"}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller, faster runs")
+    parser.add_argument("--scale", help="also run the growth bench up to this many events (e.g. 100m)")
     parser.add_argument("only", nargs="*", help="bench names to run (default: all)")
     args = parser.parse_args()
     names = ["ingest"] + sorted(p.stem for p in HERE.glob("*.py") if p.stem not in NOT_BENCHES)
+    names += ["growth"] if args.scale else []
     if args.only:
         names = [n for n in names if n in args.only]
     failed = []
@@ -37,7 +40,9 @@ def main() -> int:
         saved_argv = sys.argv
         sys.argv = [str(HERE / f"{name}.py")]  # a bench parsing sys.argv itself gets its defaults
         try:
-            if "quick" in params:
+            if "scale" in params:
+                entry(quick=args.quick, scale=args.scale)
+            elif "quick" in params:
                 entry(quick=args.quick)
             elif "argv" in params:
                 entry(argv=[])
