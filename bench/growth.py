@@ -11,7 +11,7 @@ target (100M) and measured again, on the same server settings:
 - sizes: the events partitions (heap and indexes), the key table, the rollups;
 - the first VACUUM (ANALYZE) of the oldest month's partition after its load, and `archive_usage` of
   that month (its tenants get finalized invoices covering it first; includes manage.py's start-up).
-The archived month is emptied and loaded again before the next scale. Idempotent: what is loaded is
+The archived month is emptied (events and rollups) and loaded again before the next scale. Idempotent: what is loaded is
 remembered in the table bench_growth_state, so a second run only measures.
 """
 
@@ -234,6 +234,12 @@ def archive_oldest(now: datetime) -> dict:
     )
     with connect() as conn:  # empty the month again (bench data only) so the next scale reloads it
         conn.execute('DELETE FROM billing_usageevent WHERE "timestamp" >= %s AND "timestamp" < %s', [lo, hi])
+        for table in ("billing_usagerollup", "billing_usagehourly"):  # the rollups stay on archiving: reset them
+            conn.execute(
+                f"DELETE FROM {table} WHERE (tenant_id = %s OR tenant_id LIKE 'growth-t%%') "
+                "AND hour >= %s AND hour < %s",
+                [TENANT, lo, hi],
+            )
         conn.execute(f"DELETE FROM {STATE} WHERE month = %s", [lo])
         _create_partition(conn, lo, hi)
     return {"archive_s": round(seconds, 1), "parquet_mb": round(size / 1024 / 1024), "output": r.stdout.strip()}
