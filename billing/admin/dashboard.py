@@ -117,7 +117,7 @@ def dashboard_cards(d: Dashboard) -> list[Card]:
             key="usage",
             title=f"Usage cost in {d.months[-1]:%B}",
             value=money_label(usage_month.get(main, Decimal(0)), main),
-            note="Month to date, priced like the preview",
+            note="Month to date: usage, minimums and one-off charges, priced like the preview",
             others=_others(usage_month, main),
         ),
     ]

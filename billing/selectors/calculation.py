@@ -43,7 +43,7 @@ from billing.selectors.terms import (
 from billing_project.fields import format_instant, plain_decimal
 from billing_project.money import fmt, fmt_price
 
-__all__ = ["BillLine", "PeriodBill", "charge_spec", "period_bill", "segment_usage"]
+__all__ = ["BillLine", "PeriodBill", "charge_spec", "period_bill", "segment_usage", "subscription_history"]
 
 FRACTION_PLACES = Decimal("1E-6")
 
@@ -63,6 +63,8 @@ class PeriodBill:
     tax_rate: Decimal
     elapsed_fraction: Decimal | None = None
     one_off_ids: tuple = ()
+    # The merged segments the lines were priced on, each with its terms (not shown; for accruals).
+    segments: tuple[tuple[Segment, Terms], ...] = ()
 
 
 def charge_spec(charge: Charge) -> ChargeSpec:
@@ -74,7 +76,7 @@ def charge_spec(charge: Charge) -> ChargeSpec:
 LOOK_UP = object()
 
 
-def _history(subscription: Subscription) -> tuple[list[PlanSpan], list[Span]]:
+def subscription_history(subscription: Subscription) -> tuple[list[PlanSpan], list[Span]]:
     """Return the subscription's plan spans and pauses as pure spans (prefetched ones are reused)."""
     spans = [PlanSpan(s.plan_id, s.start, s.end) for s in subscription.plan_spans.all()]
     pauses = [Span(p.start, p.end) for p in subscription.pauses.all()]
@@ -107,7 +109,7 @@ def subscription_segments(
     `history` (plan spans, pauses) is that history when the caller already read it; `overrides`
     (price overrides as spans) cut the segments further.
     """
-    spans, pauses = history if history is not None else _history(subscription)
+    spans, pauses = history if history is not None else subscription_history(subscription)
     if not spans:  # a subscription created outside the services: its plan since the start
         spans = [PlanSpan(subscription.plan_id, subscription.started_at, None)]
     if pauses_until is not None:
@@ -209,6 +211,7 @@ def _bill(
         tax_rate=tax_rate,
         elapsed_fraction=elapsed_fraction,
         one_off_ids=tuple(c.pk for c in one_offs),
+        segments=tuple((segment, terms_of(segment)) for segment in segments),
     )
 
 

@@ -1,37 +1,32 @@
 """Read the finance dashboard's figures: revenue, receivables, top tenants and daily usage cost.
 
 Everything here is a read. Revenue and receivables are a few aggregate queries grouped by currency
-(amounts in different currencies are never added up). Usage cost is priced exactly like the
-preview (`billing.selectors.calculation`): the plan segments of each live subscription's periods
-that overlap this month, each charge priced on the usage accumulated up to every day boundary.
-Usage is read once per subscription (hourly rollups for whole hours, raw events only in the
-partial hours at a segment's edges), so a day costs one price computation per charge, not a query.
-The top tenants then get a real `preview_bill`, whose usage lines are what the table shows.
+(amounts in different currencies are never added up). Usage cost is what the preview charges beyond
+the base price — usage lines, minimum-commitment top-ups and pending one-off charges — priced by
+`period_bill` itself (price overrides and filters included) for each live subscription's periods
+that overlap this month, then re-priced at every UTC midnight by `billing.selectors.accrual`; a
+day's cost is the increase. Usage is read per usage window in a few statements (`daily_quantities`:
+rollups folded into days, raw events only in partial hours), so a day costs a price computation
+per line, not a query. The top tenants then get a real `preview_bill` for the table.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 
-from billing.models import Invoice, Plan, Subscription
-from billing.pricing import add_months, period_index, period_seconds, period_start_n, price_charge
-from billing.selectors.calculation import charge_spec, preview_bill, subscription_segments
-from billing.selectors.terms import plan_terms
-from billing.selectors.usage import (
-    line_series,
-    needs_own_read,
-    usage_busiest_tenants,
-    usage_hourly_rows,
-    usage_segment,
-    usage_unique_firsts,
-)
+from billing.models import Invoice, Metric, Subscription
+from billing.pricing import add_months, period_index, period_seconds, period_start_n
+from billing.selectors.accrual import UsageAt, bill_accrual, bill_extras
+from billing.selectors.calculation import BillLine, preview_bill, subscription_history
+from billing.selectors.terms import PENDING_ONE_OFFS
+from billing.selectors.usage import daily_quantities, line_series, needs_own_read, usage_busiest_tenants
 
 UTC = UTC
 HOUR = timedelta(hours=1)
@@ -88,7 +83,10 @@ class TopTenant:
 
 @dataclass(frozen=True)
 class UsageThisMonth:
-    """Usage cost per day this month by currency, and each priced subscription's current-period usage."""
+    """Usage cost per day this month by currency, and each priced subscription's current-period usage cost.
+
+    "Usage cost" is what the preview charges beyond the base price (`accrual.bill_extras`).
+    """
 
     days: dict[str, list[DayTotal]]
     current_usage: dict[object, Decimal]
@@ -218,94 +216,96 @@ def _boundaries(lo: datetime, hi: datetime) -> list[datetime]:
     return points
 
 
-def _subscription_daily(sub: Subscription, plans: dict[str, Plan], *, start: datetime, now: datetime):
-    """Return ({day: usage cost added that day}, usage cost of the current period up to now)."""
-    interval = plans[sub.plan_id].interval
-    periods = _periods_overlapping(sub, interval, start, now)
-    plan_segments = []
-    for ps, pe in periods:
-        segs = subscription_segments(subscription=sub, period_start=ps, period_end=pe, cutoff=now)
-        plan_segments.append((ps, pe, segs))
-    codes = {c.metric_id for ps, pe, segs in plan_segments for s in segs for c in plans[s.plan_id].charges.all()}
-    windows = [
-        (s.usage_start, s.usage_end) for _, _, segs in plan_segments for s in segs if s.usage_start < s.usage_end
-    ]
-    hourly: list[tuple] = []
-    if codes and windows:
-        lo, hi = min(w[0] for w in windows), max(w[1] for w in windows)
-        hourly = usage_hourly_rows(tenant_id=sub.tenant_id, codes=codes, lo=lo, hi=hi)
+def _running(days: dict[date, Decimal], aggregation: str, start: datetime, points: list[datetime]) -> list[Decimal]:
+    """Return the quantity accumulated from the days' additions before each point (0 up to `start`)."""
+    ordered = sorted(days.items())
+    out, running, i = [], Decimal(0), 0
+    for t in points:
+        # NOTE: points inside the usage window are UTC midnights, so a day counts once it starts
+        # before the point; a point at or before the window's start (mid-day or not) has nothing.
+        while t > start and i < len(ordered) and datetime.combine(ordered[i][0], time(), UTC) < t:
+            value = ordered[i][1]
+            running = max(running, value) if aggregation == "max" else running + value
+            i += 1
+        out.append(running if t > start else Decimal(0))
+    return out
+
+
+def _usage_reader(tenant_id: str, period_s: Decimal) -> UsageAt:
+    """Return the `usage_at` of one period's bill: plain lines from daily quantities read once per
+    usage window, filtered and level lines from their own series."""
+
+    def usage_at(lines: list[BillLine], points: list[datetime]) -> list[list[Decimal]]:
+        windows: dict[tuple[datetime, datetime], dict[str, Metric]] = defaultdict(dict)
+        for line in lines:
+            if line.usage_start < line.usage_end and not needs_own_read(line.charge):
+                c = line.charge
+                windows[(line.usage_start, line.usage_end)][c.metric] = Metric(
+                    code=c.metric, aggregation=c.aggregation, field=c.field
+                )
+        read = {
+            (lo, hi): daily_quantities(tenant_id=tenant_id, metrics=list(metrics.values()), start=lo, end=hi)
+            for (lo, hi), metrics in windows.items()
+        }
+        out = []
+        for line in lines:
+            lo, hi, charge = line.usage_start, line.usage_end, line.charge
+            if hi <= lo:
+                out.append([Decimal(0)] * len(points))
+            elif needs_own_read(charge):
+                series = line_series(
+                    tenant_id=tenant_id,
+                    start=lo,
+                    end=hi,
+                    charge=charge,
+                    key=line.filter_key,
+                    period_s=period_s,
+                    edges=points,
+                )
+                out.append(series)
+            else:
+                out.append(_running(read[(lo, hi)][charge.metric], charge.aggregation, lo, points))
+        return out
+
+    return usage_at
+
+
+def _subscription_daily(sub: Subscription, plans: dict, *, start: datetime, now: datetime):
+    """Return ({day: usage cost added that day}, usage cost of the current period up to now).
+
+    Each period overlapping [start, now) is billed by `period_bill` (through `bill_accrual`), and its
+    lines beyond the base are re-priced at every UTC midnight: a day's cost is their increase.
+    """
+    history = subscription_history(sub)
     days: dict[date, Decimal] = defaultdict(Decimal)
     current = Decimal(0)
-    for ps, pe, segs in plan_segments:
+    for ps, pe in _periods_overlapping(sub, sub.plan.interval, start, now):
         window_lo, window_hi = max(ps, start), min(pe, now, sub.ended_at or pe)
         if window_hi <= window_lo:
             continue
         points = _boundaries(window_lo, window_hi)
-        # NOTE: a period's usage cost restarts at zero at its start (tiers restart), so the first
-        # boundary counts from 0 when the period begins inside the window, else from what had
-        # accrued by the window's start.
-        cumulative = [Decimal(0)] * len(points)
-        for seg in segs:
-            _add_segment_cost(cumulative, sub, plans[seg.plan_id], seg, points, (ps, pe), hourly)
-        base = Decimal(0) if window_lo == ps else cumulative[0]
-        previous = base
+        is_current = ps == sub.current_period_start
+        # NOTE: pending one-off charges are on every bill of the subscription until invoiced; the
+        # dashboard counts them once, in the current period, from the instant they were added.
+        _, accrued = bill_accrual(
+            subscription=sub,
+            period_start=ps,
+            period_end=pe,
+            points=points,
+            usage_at=_usage_reader(sub.tenant_id, period_seconds(ps, pe)),
+            plans=plans,
+            history=history,
+            one_offs=is_current,
+        )
+        # A period's charges start from zero at its start; one that began before the window keeps
+        # what it had accrued by then out of this month's days.
+        previous = Decimal(0) if window_lo == ps else accrued[0]
         for k in range(1, len(points)):
-            days[points[k - 1].date()] += cumulative[k] - previous
-            previous = cumulative[k]
-        if ps == sub.current_period_start:
-            current = cumulative[-1]
+            days[points[k - 1].date()] += accrued[k] - previous
+            previous = accrued[k]
+        if is_current:
+            current = accrued[-1]
     return days, current
-
-
-def _add_segment_cost(cumulative: list[Decimal], sub, plan: Plan, seg, points, period, hourly: list[tuple]) -> None:
-    """Add one plan segment's priced usage up to each of `points` into `cumulative` (in place)."""
-    ps, pe = period
-    charges = list(plan.charges.all())
-    if not charges:
-        return
-    priced = plan_terms(plan, charges).charges
-    special = [p for p in priced if needs_own_read(p)]
-    charges = [c for c, p in zip(charges, priced, strict=True) if not needs_own_read(p)]
-    for k, amount in enumerate(_special_amounts(sub, seg, special, points, ps, pe)):
-        cumulative[k] += amount
-    metrics = {c.metric_id: c.metric.aggregation for c in charges}
-    acc = usage_segment(tenant_id=sub.tenant_id, segment=seg, metrics=metrics, hourly=hourly)
-    for c in charges:
-        if c.metric.aggregation == "unique_count" and seg.usage_start < seg.usage_end:
-            acc[c.metric_id].firsts = usage_unique_firsts(
-                tenant_id=sub.tenant_id, segment=seg, metric_id=c.metric_id, field_name=c.metric.field
-            )
-    clipped = [
-        min(max(t, seg.usage_start), seg.usage_end) if seg.usage_start < seg.usage_end else seg.usage_start
-        for t in points
-    ]
-    spec_cache = {c.pk: charge_spec(c) for c in charges}
-    quantities = {code: a.quantities_at(clipped) for code, a in acc.items()}
-    for c in charges:
-        for k, q in enumerate(quantities[c.metric_id]):
-            cumulative[k] += price_charge(spec_cache[c.pk], q, sub.currency).amount
-
-
-def _special_amounts(sub, seg, charges, points: list[datetime], ps: datetime, pe: datetime) -> list[Decimal]:
-    """Return the priced usage of filtered or level charges up to each point (one part per filter)."""
-    totals = [Decimal(0)] * len(points)
-    if seg.usage_end <= seg.usage_start:
-        return totals
-    for charge in charges:
-        for key in (None, *range(len(charge.filters))):
-            spec = charge.spec if key is None else charge.filters[key].spec
-            series = line_series(
-                tenant_id=sub.tenant_id,
-                start=seg.usage_start,
-                end=seg.usage_end,
-                charge=charge,
-                key=key,
-                period_s=period_seconds(ps, pe),
-                edges=points,
-            )
-            for k, quantity in enumerate(series):
-                totals[k] += price_charge(spec, quantity, sub.currency).amount
-    return totals
 
 
 def usage_this_month(*, now: datetime, limit: int = MAX_USAGE_SUBSCRIPTIONS) -> UsageThisMonth:
@@ -321,10 +321,11 @@ def usage_this_month(*, now: datetime, limit: int = MAX_USAGE_SUBSCRIPTIONS) -> 
     live_with_usage = busy.count()
     tenant_ids = [r["tenant_id"] for r in busy[:limit]]
     subs = list(
-        live.filter(tenant_id__in=tenant_ids).select_related("tenant", "plan").prefetch_related("plan_spans", "pauses")
+        live.filter(tenant_id__in=tenant_ids)
+        .select_related("tenant", "plan")
+        .prefetch_related("plan_spans", "pauses", "price_overrides", PENDING_ONE_OFFS)
     )
-    plan_ids = {s.plan_id for s in subs} | {span.plan_id for s in subs for span in s.plan_spans.all()}
-    plans = {p.id: p for p in Plan.objects.filter(id__in=plan_ids).prefetch_related("charges__metric")}
+    plans: dict = {}  # period_bill's plan cache, shared by every subscription
     day_list = [(start + DAY * i).date() for i in range((now - start).days + 1)]
     by_currency: dict[str, dict[date, Decimal]] = defaultdict(lambda: {d: Decimal(0) for d in day_list})
     current_usage: dict[object, Decimal] = {}
@@ -350,7 +351,7 @@ def top_tenants_by_usage(
     """Return the `limit` tenants with the highest usage cost this period, main currency first.
 
     Ranked on the day-by-day pricing of `usage_this_month`; the figures shown come from each
-    winner's `preview_bill` (its usage lines and its total so far).
+    winner's `preview_bill` (its lines beyond the base, and its total so far).
     """
     usage = usage or usage_this_month(now=now)
     main = main_currency()
@@ -368,7 +369,7 @@ def top_tenants_by_usage(
                 plan_id=sub.plan_id,
                 status=sub.status,
                 currency=bill.currency,
-                usage=sum((line.amount for line in bill.lines if line.type == "usage"), Decimal(0)),
+                usage=bill_extras(bill),
                 total=bill.totals.total,
                 period_start=bill.period_start,
                 period_end=bill.period_end,

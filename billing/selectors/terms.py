@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db.models import Prefetch
+
 from billing.models import Charge, OneOffCharge, Plan, PriceOverride, Subscription
 from billing.pricing import ChargeFilter, ChargeSpec, OverrideSpan, Tier
 
@@ -138,6 +140,17 @@ def subscription_overrides(subscription: Subscription) -> tuple[list[OverrideSpa
     return [OverrideSpan(o.pk, o.started_at, o.ended_at) for o in overrides], {o.pk: o for o in overrides}
 
 
+#: `prefetch_related(PENDING_ONE_OFFS)` on subscriptions saves `pending_one_offs` a query each.
+PENDING_ONE_OFFS = Prefetch(
+    "one_off_charges",
+    queryset=OneOffCharge.objects.filter(status=OneOffCharge.Status.PENDING).order_by("created_at", "id"),
+    to_attr="pending_one_offs_prefetched",
+)
+
+
 def pending_one_offs(subscription: Subscription) -> list[OneOffCharge]:
-    """Return the subscription's pending one-off charges, oldest first."""
+    """Return the subscription's pending one-off charges, oldest first (prefetched ones reused)."""
+    prefetched = getattr(subscription, PENDING_ONE_OFFS.to_attr, None)
+    if prefetched is not None:
+        return list(prefetched)
     return list(subscription.one_off_charges.filter(status=OneOffCharge.Status.PENDING).order_by("created_at", "id"))

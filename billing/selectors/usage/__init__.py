@@ -7,7 +7,7 @@ totals.py     usage_by_metric: each metric's quantity over a window (invoices, p
 summary.py    usage_grouped: per day, hour, resource or cost center (GET /usage/summary)
 dimensions.py dimension_quantities: per resource or cost center (real-time cost by resource)
 hourly.py     hourly_quantities: added per hour (real-time cost timeline)
-daily.py      a subscription's usage "up to instant t" (the dashboard's day-by-day usage cost)
+daily.py      daily_quantities: added per UTC day (the dashboard's day-by-day usage cost)
 charges.py    filtered charges and latest/weighted_sum metrics, per line, key or edge (section 14)
 priced.py     filtered charges from the rollups per priced dimension (whole hours), else None
 levels.py     latest/weighted_sum metrics from the level rollup (whole hours) and raw edges (section 14)
@@ -32,13 +32,7 @@ from billing.selectors.usage.charges import (
     metric_charge,
     needs_own_read,
 )
-from billing.selectors.usage.daily import (
-    UsageAccumulator,
-    usage_busiest_tenants,
-    usage_hourly_rows,
-    usage_segment,
-    usage_unique_firsts,
-)
+from billing.selectors.usage.daily import daily_quantities, usage_busiest_tenants
 from billing.selectors.usage.dimensions import DIMENSIONS, dimension_quantities
 from billing.selectors.usage.export import usage_events_export, usage_events_export_count
 from billing.selectors.usage.hourly import hourly_quantities
@@ -57,8 +51,8 @@ __all__ = [
     "GROUP_BY",
     "GroupUsage",
     "MetricUsage",
-    "UsageAccumulator",
     "charge_quantities",
+    "daily_quantities",
     "dimension_quantities",
     "hourly_quantities",
     "needs_own_read",
@@ -74,7 +68,4 @@ __all__ = [
     "usage_month_tenants",
     "usage_month_uncovered_tenants",
     "usage_grouped",
-    "usage_hourly_rows",
-    "usage_segment",
-    "usage_unique_firsts",
 ]

@@ -89,3 +89,15 @@ def distinct_total(cur, tenant_id: str, code: str, start: datetime, end: datetim
         return 0
     cur.execute(f"SELECT count(DISTINCT unique_key) FROM ({sql}) p", params)
     return int(cur.fetchone()[0] or 0)
+
+
+def distinct_first_days(cur, tenant_id: str, code: str, start: datetime, end: datetime) -> dict[date, int]:
+    """Return {UTC day: values first seen that day within [start, end)} of one unique_count metric."""
+    sql, params = _pairs_sql(tenant_id, code, start, end)
+    if not sql:
+        return {}
+    cur.execute(
+        f"SELECT first, count(*) FROM (SELECT min(day) AS first FROM ({sql}) p GROUP BY unique_key) f GROUP BY 1",
+        params,
+    )
+    return {day: int(n) for day, n in cur.fetchall()}

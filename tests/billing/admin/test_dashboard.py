@@ -150,3 +150,50 @@ def test_dashboard_summary_with_no_data_is_all_zero(db):
     assert d.currency == "USD"
     assert d.invoiced == {} and d.collected == {} and d.outstanding == {} and d.overdue == {}
     assert d.top_tenants == [] and d.usage_days == {}
+
+
+def test_overrides_minimums_and_one_offs_reach_the_dashboard_as_on_the_preview(catalog, clock):
+    """The dashboard prices with `period_bill`: a negotiated price, a minimum commitment and a one-off
+    charge move its figure exactly where the preview's lines beyond the base are, day by day too."""
+    from billing.models import Plan
+    from billing.selectors.calculation import period_bill
+    from billing.services.terms import one_off_charge_create, price_override_set
+
+    sub = subscribe("acme", "starter", started=at("2026-03-01"), period=(at("2026-03-01"), at("2026-04-01")))
+    record(
+        "acme",
+        [
+            ("api_calls", "6000", at("2026-03-02", "10:00")),
+            ("api_calls", "4000", at("2026-03-06", "10:00")),
+            ("api_calls", "2000", at("2026-03-09", "08:00")),
+        ],
+    )
+    assert usage_this_month(now=NOW).current_usage[sub.pk] == Decimal("3.50")  # (12,000 − 5,000) × 0.0005
+
+    Plan.objects.filter(id="starter").update(minimum_amount=Decimal("100.00"))
+    clock.set(at("2026-03-05"))
+    price_override_set(subscription=sub, charges=[{"metric": "api_calls", "model": "per_unit", "unit_price": "0.001"}])
+    clock.set(at("2026-03-07", "09:00"))
+    one_off_charge_create(subscription=sub, description="Setup fee", amount=Decimal("250.00"))
+    clock.set(NOW)
+
+    usage = usage_this_month(now=NOW)
+    preview = preview_bill(subscription=sub, now=NOW)
+    beyond_base = [line for line in preview.lines if line.type != "base"]
+    assert sorted({line.type for line in beyond_base}) == ["minimum", "one_off", "usage"]
+    assert any("(negotiated)" in line.description for line in beyond_base)
+    # [1 Mar, 5 Mar): calls 0.50 + minimum 12.90 − base 2.45 − 0.50 = 9.95; [5 Mar, 10 Mar 12:00), negotiated:
+    # 6,000 × 0.001 = 6.00 + minimum 17.74 − base 3.37 − 6.00 = 8.37; setup fee 250.00.
+    assert usage.current_usage[sub.pk] == sum(line.amount for line in beyond_base) == Decimal("274.82")
+    days = {d.day: d.amount for d in usage.days["USD"]}
+    assert sum(days.values()) == Decimal("274.82")
+    # Each midnight's running total is the bill cut there (one-off charges from the day they were added).
+    running = Decimal(0)
+    for n in range(1, 10):
+        running += days[date(2026, 3, n)]
+        cut = at(f"2026-03-{n + 1:02d}")
+        bill = period_bill(
+            subscription=sub, period_start=sub.current_period_start, period_end=sub.current_period_end, cutoff=cut
+        )
+        one_offs = Decimal("250.00") if cut > at("2026-03-07", "09:00") else 0
+        assert running == sum(line.amount for line in bill.lines if line.type in ("usage", "minimum")) + one_offs, n

@@ -79,6 +79,10 @@ def test_the_dashboard_prices_level_and_filtered_charges_like_the_preview(cloud,
     usage(record)
     clock.set(APR(25, 13))
     preview = as_("finance").get(f"{BASE}/tenants/acme/billing/preview").json()
-    usage_lines = sum(Decimal(ln["amount"]) for ln in preview["lines"] if ln["type"] == "usage")
+    # the dashboard's usage cost is every line beyond the base: the usage lines and Cloud's minimum top-up
+    beyond_base = sum(Decimal(ln["amount"]) for ln in preview["lines"] if ln["type"] != "base")
+    assert {ln["type"] for ln in preview["lines"]} == {"base", "usage", "minimum"}
     month = usage_this_month(now=APR(25, 13))
-    assert month.current_usage[next(iter(month.current_usage))] == usage_lines
+    assert month.current_usage[next(iter(month.current_usage))] == beyond_base
+    # its days add up to it (the period is April, the month the dashboard shows)
+    assert sum(d.amount for d in month.days["USD"]) == beyond_base
