@@ -84,7 +84,12 @@ WITH src AS (
     INSERT INTO billing_usageevent (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id,
                                     cost_center, properties, received_at, unique_key)
     SELECT tenant_id, event_id, metric_id, quantity, ts, resource_id, '', properties, now(), unique_key FROM src
-    RETURNING tenant_id, event_id, metric_id, quantity, "timestamp", resource_id, cost_center
+    RETURNING tenant_id, event_id, metric_id, quantity, "timestamp", resource_id, cost_center, unique_key
+), daily AS (
+    INSERT INTO billing_usagedailydistinct (tenant_id, metric_id, day, unique_key)
+    SELECT tenant_id, metric_id, ("timestamp" AT TIME ZONE 'UTC')::date, unique_key
+    FROM ins WHERE unique_key IS NOT NULL GROUP BY 1, 2, 3, 4
+    ON CONFLICT DO NOTHING
 ), keyed AS (
     INSERT INTO billing_usageeventkey (tenant_id, event_id, "timestamp")
     SELECT tenant_id, event_id, "timestamp" FROM ins
