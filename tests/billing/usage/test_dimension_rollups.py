@@ -248,3 +248,57 @@ def test_an_admin_edit_of_a_charge_filter_syncs_the_keys(cloud, admin_client):
     assert Charge.objects.get(metric_id="compute").filters[0]["name"] == "EU"
     assert Metric.objects.get(code="compute").dimension_keys == ["region"]
     assert "region" in admin_client.get("/admin/billing/metric/compute/change/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_ingest_racing_a_catalog_change_is_folded_with_the_new_keys():
+    import threading
+    import time
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from billing.services import usage_dims
+    from billing.services.usage import usage_ingest
+
+    catalog_load(data=catalog(GPU))
+    now = timezone.now()
+
+    def events(prefix):
+        stamp = (now - timedelta(minutes=10)).isoformat()
+        props = {"type": "gpu", "model": "a100"}
+        return [
+            {"event_id": f"{prefix}{i}", "metric": "compute", "timestamp": stamp, "properties": props} for i in range(3)
+        ]
+
+    usage_ingest(tenant_id="acme", events=events("before-"), now=now)
+    rebuilt, real = threading.Event(), usage_dims._rebuild
+
+    def slow_rebuild(*args):
+        real(*args)
+        rebuilt.set()
+        time.sleep(0.5)  # rebuilt, the lock held, not committed yet: the ingest must wait for the commit
+
+    def change():
+        try:
+            catalog_load(data=catalog(A100, GPU))
+        finally:
+            connection.close()
+
+    def ingest():
+        try:
+            rebuilt.wait(10)
+            usage_ingest(tenant_id="acme", events=events("during-"), now=now)
+        finally:
+            connection.close()
+
+    with mock.patch.object(usage_dims, "_rebuild", slow_rebuild):
+        threads = [threading.Thread(target=change), threading.Thread(target=ingest)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert rebuilt.is_set()
+    rows = [(r.dims, r.event_count) for r in UsageDimHourly.objects.filter(tenant_id="acme")]
+    assert rows == [({"type": "gpu", "model": "a100"}, 6)]
