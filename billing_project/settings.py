@@ -95,12 +95,8 @@ MIDDLEWARE = [
     "billing_project.csp.ContentSecurityPolicyMiddleware",
     "billing_project.idempotency.IdempotencyMiddleware",
 ]
-if METRICS_ENABLED:
-    MIDDLEWARE = [
-        "django_prometheus.middleware.PrometheusBeforeMiddleware",
-        *MIDDLEWARE,
-        "django_prometheus.middleware.PrometheusAfterMiddleware",
-    ]
+if METRICS_ENABLED:  # django-prometheus' request series, the few operators read (see observability/httpmetrics.py)
+    MIDDLEWARE = ["billing_project.observability.httpmetrics.RequestMetricsMiddleware", *MIDDLEWARE]
 
 # Request bodies: 413 above this. 6 MiB admits the largest valid usage batch (1,000 events with 4 KB of
 # properties each, ~4.3 MB) with room for JSON overhead.

@@ -34,7 +34,7 @@ USAGE_EVENTS_REFUSED = Counter(
 )
 USAGE_BATCH_SIZE = Histogram(
     "usage_batch_size",
-    "Events per ingest call (a single event is 1).",
+    "Events per batch ingest call (single-event calls are counted by usage_ingest_duration_seconds{kind=single}).",
     buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000),
     namespace=NAMESPACE,
 )
@@ -88,14 +88,19 @@ def enabled() -> bool:
 
 
 def ingest_recorded(*, batch: bool, size: int, accepted: int, duplicates: int, seconds: float) -> None:
-    """Record one successful ingest call: its events by outcome, its size and its duration."""
+    """Record one successful ingest call: its events by outcome, its duration and (a batch's) its size.
+
+    A single-event call writes two samples (accepted or duplicate, duration): its size is always 1,
+    and how many there were is the duration's count under kind="single".
+    """
     if not settings.METRICS_ENABLED:
         return
     if accepted:
         _ACCEPTED.inc(accepted)
     if duplicates:
         _DUPLICATE.inc(duplicates)
-    USAGE_BATCH_SIZE.observe(size)
+    if batch:
+        USAGE_BATCH_SIZE.observe(size)
     _INGEST_KIND[batch].observe(seconds)
 
 

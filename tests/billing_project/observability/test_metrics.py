@@ -53,6 +53,7 @@ def test_single_ingest_is_timed_as_single(catalog, service, scrape):
         - before.value("billing_usage_events_total", outcome="accepted")
         == 1
     )
+    assert after.since(before, "billing_usage_batch_size_count") == 0  # sizes are of batch calls only
 
 
 def test_refused_batch_counts_every_event_by_reason(catalog, service, scrape):
