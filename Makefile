@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PORT ?= 8087
 BIND ?= 0.0.0.0
 WORKERS ?= 5
+# Threads per worker (gthread): a request waiting for its commit's WAL flush leaves the CPU to others.
+THREADS ?= 4
 # Multiprocess metrics: gunicorn and Celery workers write their samples here; /metrics adds them up.
 PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/.data/metrics
 METRICS_ENV := PROMETHEUS_MULTIPROC_DIR=$(PROMETHEUS_MULTIPROC_DIR)
@@ -35,7 +37,7 @@ run: setup  ## migrate, load the demo, serve on $(PORT) with gunicorn
 serve:  ## gunicorn on $(PORT); LOG_FORMAT=json for JSON lines (then the app logs each request)
 	mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
 	$(METRICS_ENV) $(VENV)/bin/gunicorn billing_project.wsgi:application -c gunicorn.conf.py \
-		--bind $(BIND):$(PORT) --workers $(WORKERS) --timeout 120 --limit-request-line 8190 \
+		--bind $(BIND):$(PORT) --workers $(WORKERS) --threads $(THREADS) --timeout 120 --limit-request-line 8190 \
 		--limit-request-field_size 16384 $(if $(filter json,$(LOG_FORMAT)),,--access-logfile -)
 
 test: setup  ## run the whole test suite (installs headless Chromium for the browser test when missing)

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -222,12 +222,33 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     statuses: dict
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     def line(self, unit: str = "req/s") -> str:
         return (
             f"{self.rate:,.0f} {unit}, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms "
             f"({self.requests} requests, {self.errors} errors, {self.seconds:.1f} s)"
         )
+
+
+def combine(results: list[LoadResult]) -> LoadResult:
+    """Return the load results of several rounds as one: total requests over total time, pooled latencies."""
+    ms = [x for r in results for x in r.latencies_ms]
+    seconds = sum(r.seconds for r in results)
+    statuses: dict[int, int] = {}
+    for r in results:
+        for status, n in r.statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
+    return LoadResult(
+        requests=sum(r.requests for r in results),
+        errors=sum(r.errors for r in results),
+        seconds=seconds,
+        rate=sum(r.requests for r in results) / seconds if seconds else 0,
+        p50_ms=percentile(ms, 50),
+        p99_ms=percentile(ms, 99),
+        statuses=statuses,
+        latencies_ms=ms,
+    )
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -347,6 +368,7 @@ def run_load(
         p50_ms=percentile(ms, 50),
         p99_ms=percentile(ms, 99),
         statuses=state.statuses,
+        latencies_ms=ms,
     )
 
 

@@ -9,12 +9,20 @@ are updated in the same transaction as the insert, so `sum`, `count` and `max` n
 events. Partial hours at a range's edges are read from raw events through the (tenant_id,
 metric_id, timestamp) index. `UsageDailyDistinct` holds which distinct values of a
 `unique_count` metric were seen on which UTC day, written by the same statement.
+
+Both rollups are striped: a key may have several rows, one per `shard` (the writing connection's
+stripe, one of `ROLLUP_SHARDS`, see `billing.services.usage._connection_shard`), so concurrent
+writers of one tenant's busiest metric update different rows instead of queueing on one row lock
+held until each commit is flushed. Readers always aggregate over the shards (SUM of sums and
+counts, MAX of maxima).
 """
 
 from django.db import models
 from django.db.models import Q
 
 from .fields import quantity_field
+
+ROLLUP_SHARDS = 16
 
 
 class UsageEvent(models.Model):
@@ -66,6 +74,7 @@ class UsageRollup(models.Model):
     hour = models.DateTimeField()
     resource_id = models.CharField(max_length=128, default="")
     cost_center = models.CharField(max_length=64, default="")
+    shard = models.SmallIntegerField(default=0, db_default=0)
     quantity_sum = quantity_field(default=0)
     quantity_max = quantity_field(default=0)
     event_count = models.BigIntegerField(default=0)
@@ -73,7 +82,8 @@ class UsageRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant_id", "metric_id", "hour", "resource_id", "cost_center"], name="usage_rollup_key"
+                fields=["tenant_id", "metric_id", "hour", "resource_id", "cost_center", "shard"],
+                name="usage_rollup_shard_key",
             ),
         ]
 
@@ -84,13 +94,14 @@ class UsageHourly(models.Model):
     tenant_id = models.CharField(max_length=64)
     metric_id = models.CharField(max_length=64)
     hour = models.DateTimeField()
+    shard = models.SmallIntegerField(default=0, db_default=0)
     quantity_sum = quantity_field(default=0)
     quantity_max = quantity_field(default=0)
     event_count = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant_id", "metric_id", "hour"], name="usage_hourly_key"),
+            models.UniqueConstraint(fields=["tenant_id", "metric_id", "hour", "shard"], name="usage_hourly_shard_key"),
         ]
 
 

@@ -13,14 +13,19 @@ events table, and folds exactly those rows into both rollup tables and, for `uni
 (day, unique_key) pairs into the per-day distinct table. A batch reaches
 that statement through `COPY` into a per-connection TEMP staging table.
 
-Rollup rows are upserted in key order so two concurrent batches lock them in the same order; a
+Rollup rows are striped by connection (`shard`, see `_connection_shard`): concurrent requests for
+one tenant and metric do not wait for each other's commit. They are upserted in key order so two
+concurrent batches sharing a stripe lock them in the same order; a
 deadlock or serialization failure still retries the whole transaction, which is safe because it is
 all-or-nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+import weakref
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,6 +44,7 @@ from billing.models import (
     UsageHourly,
     UsageRollup,
 )
+from billing.models.usage import ROLLUP_SHARDS
 from billing.models.usage_levels import LEVEL_AGGREGATIONS
 from billing.services.usage_dims import ingest_ctes
 from billing.services.usage_levels import level_rollup_cte, level_rollup_lock
@@ -83,9 +89,12 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
             {quota_exists_sql(tenant_param="%(t)s")}
         """,
         {"t": tenant_id, "fin": list(FINALIZED)},
+        prepare=True,
     )
     codes, aggs, fields, starts, ends, hard, alerts, any_quota = cur.fetchone()
     metrics = {c: (a, f) for c, a, f in zip(codes or [], aggs or [], fields or [], strict=False)}
+    _Catalog.metrics = metrics
+    _Catalog.saw_quota(tenant_id, bool(any_quota))
     closed = list(zip(starts or [], ends or [], strict=False))
     return EventContext(
         metrics=metrics,
@@ -99,14 +108,39 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
 
 
 _COLUMNS = "event_id, metric_id, quantity, ts, resource_id, cost_center, properties"
+# Advisory-lock class of the rollup stripes: a connection holds (class, its stripe) for its session.
+SHARD_LOCK_CLASS = 0x5553
+_SHARD_SQL = (
+    f"SELECT coalesce((SELECT s FROM generate_series(0, {ROLLUP_SHARDS - 1}) s "
+    f"WHERE pg_try_advisory_lock({SHARD_LOCK_CLASS}, s) LIMIT 1), pg_backend_pid() % {ROLLUP_SHARDS})"
+)
+_shards: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _connection_shard(cur) -> int:
+    """Return the rollup stripe this connection writes (see billing.models.usage).
+
+    On a connection's first ingest it takes the lowest stripe no other live connection holds (a
+    session-level advisory lock, released when the connection closes), so concurrent writers of one
+    key never share a row and a key has at most as many rows as connections ever ran at once.
+    Beyond ROLLUP_SHARDS connections, stripes are shared (by backend pid).
+    """
+    shard = _shards.get(cur.connection)
+    if shard is None:
+        shard = _shards[cur.connection] = cur.execute(_SHARD_SQL).fetchone()[0]
+    return shard
+
+
 _STAGE = "usage_ingest_stage"
 
 
-def _ingest_sql(source: str, returning_events: bool, levels: bool = False) -> str:
+def _ingest_sql(source: str, returning_events: bool, levels: bool = False, prelude: str = "", tail: str = "") -> str:
     """Return the one statement that stores new events from `source` and folds them into the rollups.
 
     With `levels` (the batch holds events of `latest` / `weighted_sum` metrics) it also refolds the
-    level rollup's touched hours (`usage_levels.level_rollup_cte`).
+    level rollup's touched hours (`usage_levels.level_rollup_cte`). `prelude` is CTEs placed before
+    the inserts (ending with a comma), `tail` the final SELECT (default: the inserted (metric,
+    timestamp) pairs, or their count).
     """
     ev, key, roll, hourly, daily, metric = (
         UsageEvent._meta.db_table,
@@ -116,9 +150,10 @@ def _ingest_sql(source: str, returning_events: bool, levels: bool = False) -> st
         UsageDailyDistinct._meta.db_table,
         Metric._meta.db_table,
     )
-    tail = 'SELECT metric_id, "timestamp" FROM ins' if returning_events else "SELECT count(*) FROM ins"
+    if not tail:
+        tail = 'SELECT metric_id, "timestamp" FROM ins' if returning_events else "SELECT count(*) FROM ins"
     return f"""
-    WITH k AS (
+    WITH {prelude} k AS (
         INSERT INTO {key} AS k (tenant_id, event_id, "timestamp")
         SELECT %(t)s, s.event_id, s.ts
         FROM {source} JOIN {metric} m ON m.code = s.metric_id
@@ -134,20 +169,21 @@ def _ingest_sql(source: str, returning_events: bool, levels: bool = False) -> st
         RETURNING e.id, e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center, e.properties,
                   e.unique_key
     ), roll AS (
-        INSERT INTO {roll} AS r (tenant_id, metric_id, hour, resource_id, cost_center,
+        INSERT INTO {roll} AS r (tenant_id, metric_id, hour, resource_id, cost_center, shard,
                                  quantity_sum, quantity_max, event_count)
-        SELECT %(t)s, metric_id, date_trunc('hour', "timestamp", 'UTC'), resource_id, cost_center,
+        SELECT %(t)s, metric_id, date_trunc('hour', "timestamp", 'UTC'), resource_id, cost_center, %(shard)s,
                sum(quantity), max(quantity), count(*)
         FROM ins GROUP BY 2, 3, 4, 5 ORDER BY 2, 3, 4, 5
-        ON CONFLICT (tenant_id, metric_id, hour, resource_id, cost_center) DO UPDATE SET
+        ON CONFLICT (tenant_id, metric_id, hour, resource_id, cost_center, shard) DO UPDATE SET
             quantity_sum = r.quantity_sum + EXCLUDED.quantity_sum,
             quantity_max = GREATEST(r.quantity_max, EXCLUDED.quantity_max),
             event_count = r.event_count + EXCLUDED.event_count
     ), hourly AS (
-        INSERT INTO {hourly} AS h (tenant_id, metric_id, hour, quantity_sum, quantity_max, event_count)
-        SELECT %(t)s, metric_id, date_trunc('hour', "timestamp", 'UTC'), sum(quantity), max(quantity), count(*)
+        INSERT INTO {hourly} AS h (tenant_id, metric_id, hour, shard, quantity_sum, quantity_max, event_count)
+        SELECT %(t)s, metric_id, date_trunc('hour', "timestamp", 'UTC'), %(shard)s,
+               sum(quantity), max(quantity), count(*)
         FROM ins GROUP BY 2, 3 ORDER BY 2, 3
-        ON CONFLICT (tenant_id, metric_id, hour) DO UPDATE SET
+        ON CONFLICT (tenant_id, metric_id, hour, shard) DO UPDATE SET
             quantity_sum = h.quantity_sum + EXCLUDED.quantity_sum,
             quantity_max = GREATEST(h.quantity_max, EXCLUDED.quantity_max),
             event_count = h.event_count + EXCLUDED.event_count
@@ -163,10 +199,68 @@ def _ingest_sql(source: str, returning_events: bool, levels: bool = False) -> st
     """
 
 
-_SINGLE_SOURCE = (
+_SINGLE_VALUES = (
     "(VALUES (%(event_id)s::text, %(metric_id)s::text, %(quantity)s::numeric, %(ts)s::timestamptz, "
-    "%(resource_id)s::text, %(cost_center)s::text, %(properties)s::jsonb)) AS s(" + _COLUMNS + ")"
+    "%(resource_id)s::text, %(cost_center)s::text, %(properties)s::jsonb))"
 )
+_SINGLE_SOURCE = _SINGLE_VALUES + " AS s(" + _COLUMNS + ")"
+
+
+@functools.cache
+def _single_sql() -> str:
+    """Return the one-round-trip statement of a single event: its context checks, then the insert.
+
+    `ctx` answers what the Python checks could not (the metric still exists, no finalized invoice
+    covers the timestamp) and whether the tenant has quotas or alerts. The event reaches the
+    insert, and the Tenant row is created, only when the metric exists, the period is open and the
+    tenant has no quota; otherwise nothing is written and the caller takes the transactional path.
+    """
+    from quotas.selectors.quotas import quota_exists_sql
+    from realtime.selectors.alerts import alert_exists_sql
+
+    metric, invoice, tenant = Metric._meta.db_table, Invoice._meta.db_table, Tenant._meta.db_table
+    prelude = f"""
+    src ({_COLUMNS}) AS {_SINGLE_VALUES},
+    ctx AS (
+        SELECT EXISTS (SELECT 1 FROM {metric} WHERE code = src.metric_id) AS metric_ok,
+               EXISTS (SELECT 1 FROM {invoice} WHERE tenant_id = %(t)s AND status = ANY(%(fin)s)
+                         AND period_start <= src.ts AND src.ts < period_end) AS closed,
+               {quota_exists_sql(tenant_param="%(t)s")} AS any_quota,
+               {alert_exists_sql(tenant_param="%(t)s")} AS alerts
+        FROM src
+    ),
+    ok AS (SELECT src.* FROM src, ctx WHERE ctx.metric_ok AND NOT ctx.closed AND NOT ctx.any_quota),
+    t AS (
+        INSERT INTO {tenant} (id, name, email, address, tax_rate, stripe_customer_id, created_at)
+        SELECT %(t)s, '', '', '', 0, '', now() FROM ok ON CONFLICT (id) DO NOTHING
+    ),"""
+    tail = (
+        "SELECT ctx.metric_ok AND NOT ctx.closed AND NOT ctx.any_quota, ctx.any_quota, ctx.alerts, "
+        "(SELECT count(*) FROM ins) FROM ctx"
+    )
+    return _ingest_sql("ok s", returning_events=False, prelude=prelude, tail=tail)
+
+
+class _Catalog:
+    """What this process last saw of the catalog and of which tenants have quotas.
+
+    The single-event path checks a metric code against `metrics` (refreshed by every context
+    query) without a query; its statement checks the table again, and an unseen code takes the
+    path that reads the catalog. A tenant in `quota_tenants` goes straight to the transactional
+    path (a stale entry only costs that path; a new quota is seen by the statement).
+    """
+
+    metrics: dict[str, tuple[str, str]] = {}
+    quota_tenants: set[str] = set()
+
+    @classmethod
+    def saw_quota(cls, tenant_id: str, has_quota: bool) -> None:
+        if not has_quota:
+            cls.quota_tenants.discard(tenant_id)
+            return
+        if len(cls.quota_tenants) >= 10_000:
+            cls.quota_tenants.clear()
+        cls.quota_tenants.add(tenant_id)
 
 
 def _write(
@@ -176,7 +270,7 @@ def _write(
 
     `levels` are the batch's `latest` / `weighted_sum` metrics, whose rollup is refolded too.
     """
-    params = {"t": tenant_id, "now": now}
+    params = {"t": tenant_id, "now": now, "shard": _connection_shard(cur)}
     if levels:
         level_rollup_lock(cur, tenant_id, levels)
     if use_copy:
@@ -186,11 +280,11 @@ def _write(
         )
         # Empty after every commit (ON COMMIT DELETE ROWS); a second ingest inside one outer
         # transaction must not see the first one's rows, hence the (usually no-op) DELETE.
-        cur.execute(f"DELETE FROM {_STAGE}")
+        cur.execute(f"DELETE FROM {_STAGE}", prepare=True)
         with cur.copy(f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cur.execute(_ingest_sql(f"{_STAGE} s", returning_events, bool(levels)), params)
+        cur.execute(_ingest_sql(f"{_STAGE} s", returning_events, bool(levels)), params, prepare=True)
     else:
         event_id, metric, quantity, ts, resource_id, cost_center, props = rows[0]
         params.update(
@@ -202,7 +296,7 @@ def _write(
             cost_center=cost_center,
             properties=props,
         )
-        cur.execute(_ingest_sql(_SINGLE_SOURCE, returning_events, bool(levels)), params)
+        cur.execute(_ingest_sql(_SINGLE_SOURCE, returning_events, bool(levels)), params, prepare=True)
     return cur.fetchall() if returning_events else cur.fetchone()[0]
 
 
@@ -219,10 +313,70 @@ def _schedule_after_commit(tenant_id: str, *, has_alerts: bool) -> None:
     transaction.on_commit(fire)
 
 
+def _overflow(prefix: str) -> exceptions.ValidationError:
+    return exceptions.ValidationError(
+        {
+            (prefix.rstrip(".") or "quantity"): [
+                exceptions.ErrorDetail("These quantities would overflow the hourly totals.", code="quantity_overflow")
+            ]
+        }
+    )
+
+
+def _ingest_single(tenant_id: str, event, now: datetime) -> IngestResult | None:
+    """Store one event in one statement (its own transaction outside atomic blocks); None: not decided.
+
+    Taken when the event passes the Python checks against the known catalog, its metric is not a
+    level (`latest` / `weighted_sum`) and the tenant has no quota (whose enforcement and notices need
+    the transactional path); the statement writes
+    nothing otherwise, and `usage_ingest` goes on with the path that reports every problem.
+    """
+    code = event.get("metric") if isinstance(event, dict) else None
+    if not isinstance(code, str) or code not in _Catalog.metrics or tenant_id in _Catalog.quota_tenants:
+        return None
+    if _Catalog.metrics[code][0] in LEVEL_AGGREGATIONS:
+        return None  # the level rollup's refold takes a per-metric lock in the transactional path
+    ctx = EventContext(
+        metrics=_Catalog.metrics, closed=[], has_hard_quota=False, has_alerts=False, tenant_id=tenant_id, now=now
+    )
+    errors = EventErrors("")
+    rows = clean_events(ctx, [event], errors, False)
+    if errors.items:
+        return None
+    event_id, metric, quantity, ts, resource_id, cost_center, props = rows[0]
+    params: dict[str, object] = {
+        "t": tenant_id,
+        "now": now,
+        "fin": list(FINALIZED),
+        "event_id": event_id,
+        "metric_id": metric,
+        "quantity": quantity,
+        "ts": ts,
+        "resource_id": resource_id,
+        "cost_center": cost_center,
+        "properties": props,
+    }
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        params["shard"] = _connection_shard(cur)
+        try:
+            cur.execute(_single_sql(), params, prepare=True)
+        except psycopg.errors.NumericValueOutOfRange:
+            raise _overflow("") from None
+        taken, has_quota, has_alerts, inserted = cur.fetchone()
+    if not taken:
+        _Catalog.saw_quota(tenant_id, has_quota)
+        return None
+    if inserted:
+        _schedule_after_commit(tenant_id, has_alerts=has_alerts)
+    return IngestResult(accepted=inserted, duplicates=1 - inserted)
+
+
 def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool, prefix: str) -> IngestResult:
     connection.ensure_connection()
-    # A server-binding cursor (not Django's client-side one) lets psycopg prepare these few fixed
-    # statements after their first executions, so the hot path skips parsing and planning.
+    # A server-binding cursor (not Django's client-side one) and `prepare=True` (Django turns
+    # psycopg's automatic preparation off): these few fixed statements are parsed once per
+    # connection, and planned once PostgreSQL settles on their generic plan.
     with psycopg.Cursor(connection.connection) as cur:
         ctx = _load_context(cur, tenant_id, now)
         errors = EventErrors(prefix)
@@ -245,15 +399,7 @@ def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool,
                 levels=sorted({row[1] for row in unique_rows if ctx.metrics[row[1]][0] in LEVEL_AGGREGATIONS}),
             )
         except psycopg.errors.NumericValueOutOfRange:
-            raise exceptions.ValidationError(
-                {
-                    (prefix.rstrip(".") or "quantity"): [
-                        exceptions.ErrorDetail(
-                            "These quantities would overflow the hourly totals.", code="quantity_overflow"
-                        )
-                    ]
-                }
-            ) from None
+            raise _overflow(prefix) from None
     if ctx.has_quota:
         from quotas.services.enforce import quotas_enforce_hard
         from quotas.services.notify import quotas_record_crossings
@@ -293,8 +439,17 @@ def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, b
         )
     now = now or timezone.now()
     prefix = "events." if batch else ""
+    single = not batch and len(events) == 1
     for attempt in range(MAX_ATTEMPTS):
         try:
+            if single:
+                # Outside an atomic block the one statement is its own (durable) transaction:
+                # no BEGIN, context query or COMMIT round trips. Inside one, a savepoint.
+                with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                    result = _ingest_single(tenant_id, events[0], now)
+                if result is not None:
+                    return result
+                single = False
             with transaction.atomic():
                 return _ingest_once(tenant_id, events, now, batch, prefix)
         except (psycopg.Error, DatabaseError) as exc:

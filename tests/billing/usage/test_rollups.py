@@ -6,10 +6,11 @@ import threading
 from datetime import timedelta
 from decimal import Decimal
 
+import psycopg
 import pytest
 from django.db import connection
 
-from billing.models import UsageEvent
+from billing.models import UsageEvent, UsageHourly
 
 from .conftest import BASE, at, rows_by
 
@@ -23,7 +24,10 @@ def cost_centers(tenant):
 
 
 def recompute_and_compare(tenant_id: str) -> int:
-    """Assert both rollup tables equal a GROUP BY over raw events; return the number of raw events."""
+    """Assert both rollup tables (folded over their stripes) equal a GROUP BY over raw events.
+
+    Return the number of raw events.
+    """
     with connection.cursor() as cur:
         cur.execute(
             """
@@ -35,8 +39,9 @@ def recompute_and_compare(tenant_id: str) -> int:
         )
         raw = cur.fetchall()
         cur.execute(
-            "SELECT metric_id, hour, resource_id, cost_center, quantity_sum, quantity_max, event_count "
-            "FROM billing_usagerollup WHERE tenant_id = %s ORDER BY 1, 2, 3, 4",
+            "SELECT metric_id, hour, resource_id, cost_center, sum(quantity_sum), max(quantity_max), "
+            "sum(event_count)::int FROM billing_usagerollup WHERE tenant_id = %s "
+            "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
             [tenant_id],
         )
         assert cur.fetchall() == raw
@@ -49,8 +54,8 @@ def recompute_and_compare(tenant_id: str) -> int:
         )
         raw_hourly = cur.fetchall()
         cur.execute(
-            "SELECT metric_id, hour, quantity_sum, quantity_max, event_count FROM billing_usagehourly "
-            "WHERE tenant_id = %s ORDER BY 1, 2",
+            "SELECT metric_id, hour, sum(quantity_sum), max(quantity_max), sum(event_count)::int "
+            "FROM billing_usagehourly WHERE tenant_id = %s GROUP BY 1, 2 ORDER BY 1, 2",
             [tenant_id],
         )
         assert cur.fetchall() == raw_hourly
@@ -211,3 +216,73 @@ def test_concurrent_overlapping_batches_in_any_order(catalog, cost_centers, mont
     assert sum(a["accepted"] for _, a in answers) == len(distinct)
     assert sum(a["accepted"] + a["duplicates"] for _, a in answers) == 5 * 600
     assert recompute_and_compare("acme") == len(distinct)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_of_one_hot_key_do_not_wait_for_each_others_commit(catalog, tenant, month_start):
+    """An open transaction holding its (tenant, metric, hour) rollup rows does not block another writer.
+
+    Before the stripes, the second writer waited on the first one's row locks until its commit.
+    """
+    from django.db import transaction
+
+    from billing.services.usage import usage_record
+
+    ts = at(month_start, minutes=5)
+    first_wrote, release, errors = threading.Event(), threading.Event(), []
+
+    def holder():
+        try:
+            with transaction.atomic():
+                usage_record(tenant_id="acme", event={"event_id": "h1", "metric": "api_calls", "timestamp": ts})
+                first_wrote.set()
+                release.wait(30)
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            first_wrote.set()
+            connection.close()
+
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        assert first_wrote.wait(30) and not errors, errors
+        with connection.cursor() as cur:
+            cur.execute("SET lock_timeout = '3s'")  # waiting on the holder's rows would fail here
+            assert usage_record(tenant_id="acme", event={"event_id": "h2", "metric": "api_calls", "timestamp": ts})
+            cur.execute("RESET lock_timeout")
+    finally:
+        release.set()
+        t.join(30)
+    assert not errors, errors
+    assert recompute_and_compare("acme") == 2
+    rows = UsageHourly.objects.filter(tenant_id="acme", metric_id="api_calls").values_list("shard", "event_count")
+    assert sorted(n for _, n in rows) == [1, 1] and len({shard for shard, _ in rows}) == 2  # folded by every reader
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_keeps_its_stripe_and_live_connections_never_share_one():
+    from billing.services.usage import SHARD_LOCK_CLASS, _connection_shard
+
+    with connection.cursor():
+        pass
+    with psycopg.Cursor(connection.connection) as cur:
+        mine = _connection_shard(cur)
+        assert _connection_shard(cur) == mine
+        held = cur.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s "
+            "AND pid = pg_backend_pid()",
+            [SHARD_LOCK_CLASS, mine],
+        ).fetchone()[0]
+    assert held == 1
+    others = []
+    for _ in range(3):
+        params = {k: v for k, v in connection.get_connection_params().items() if k != "cursor_factory"}
+        conn = psycopg.connect(**params)
+        others.append(conn)
+        with conn.cursor() as cur:
+            others_shard = _connection_shard(cur)
+        assert others_shard != mine
+    assert len({_connection_shard(c.cursor()) for c in others}) == 3
+    for c in others:
+        c.close()
