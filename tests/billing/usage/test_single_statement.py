@@ -135,3 +135,16 @@ def test_usage_record_in_an_outer_transaction_rolls_back_with_it(catalog, servic
         raise Boom
     assert not UsageEvent.objects.filter(event_id="o").exists()
     assert usage_record(tenant_id="acme", event={"event_id": "o", "metric": "jobs"})
+
+
+def test_a_level_reading_takes_the_path_that_refolds_the_level_rollup(catalog, service, statements):
+    from billing.models.usage_levels import UsageLevel
+
+    _known_catalog(service)
+    statements.clear()
+    r = service.post(
+        f"{BASE}/acme/usage", {"event_id": "l1", "metric": "storage_gb_month", "quantity": 5}, format="json"
+    )
+    assert r.status_code == 201
+    assert not any(s.startswith("WITH src") for s in statements), statements
+    assert UsageLevel.objects.filter(tenant_id="acme", metric_id="storage_gb_month").count() == 1
