@@ -328,8 +328,8 @@ def _ingest_single(tenant_id: str, event, now: datetime) -> IngestResult | None:
 
     Taken when the event passes the Python checks against the known catalog, its metric is not a
     level (`latest` / `weighted_sum`) and the tenant has no quota (whose enforcement and notices need
-    the transactional path); the statement writes
-    nothing otherwise, and `usage_ingest` goes on with the path that reports every problem.
+    the transactional path); the statement writes nothing otherwise, and `usage_ingest` goes on
+    with the path that reports every problem.
     """
     code = event.get("metric") if isinstance(event, dict) else None
     if not isinstance(code, str) or code not in _Catalog.metrics or tenant_id in _Catalog.quota_tenants:
