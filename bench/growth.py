@@ -99,7 +99,7 @@ WITH src AS (
     SELECT tenant_id, metric_id, date_trunc('hour', "timestamp", 'UTC'), resource_id, cost_center,
            sum(quantity), max(quantity), count(*)
     FROM ins GROUP BY 1, 2, 3, 4, 5
-    ON CONFLICT (tenant_id, metric_id, hour, resource_id, cost_center) DO UPDATE SET
+    ON CONFLICT (tenant_id, metric_id, hour, resource_id, cost_center, shard) DO UPDATE SET
         quantity_sum = r.quantity_sum + EXCLUDED.quantity_sum,
         quantity_max = GREATEST(r.quantity_max, EXCLUDED.quantity_max),
         event_count = r.event_count + EXCLUDED.event_count
@@ -107,7 +107,7 @@ WITH src AS (
     INSERT INTO billing_usagehourly AS h (tenant_id, metric_id, hour, quantity_sum, quantity_max, event_count)
     SELECT tenant_id, metric_id, date_trunc('hour', "timestamp", 'UTC'), sum(quantity), max(quantity), count(*)
     FROM ins GROUP BY 1, 2, 3
-    ON CONFLICT (tenant_id, metric_id, hour) DO UPDATE SET
+    ON CONFLICT (tenant_id, metric_id, hour, shard) DO UPDATE SET
         quantity_sum = h.quantity_sum + EXCLUDED.quantity_sum,
         quantity_max = GREATEST(h.quantity_max, EXCLUDED.quantity_max),
         event_count = h.event_count + EXCLUDED.event_count
