@@ -3,14 +3,6 @@
 from django.db import migrations, models
 
 
-def backfill(apps, schema_editor):
-    """Fold the level metrics' existing events into the new rollup (an existing installation)."""
-    from billing.services.usage_levels import usage_levels_rebuild
-
-    usage_levels_rebuild()
-    schema_editor.execute("ANALYZE billing_usagelevel")
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -42,5 +34,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('tenant_id', 'metric_id', 'hour', 'resource_id', 'cost_center'), name='usage_level_key')],
             },
         ),
-        migrations.RunPython(backfill, migrations.RunPython.noop),
+        # The backfill is 0011's (it also fills cum_integral, which the rebuild now writes).
     ]

@@ -15,7 +15,8 @@ which readings arrive:
 - `event_count`: readings in the hour;
 - on every row of the (resource, hour), the resource's own: `hour_first_at` (its first reading in the
   hour), `hour_integral` (Σ of its rows' `integral`), and `end_of_hour` on the one row that holds its
-  last reading, so whole-hour reads scan one row per (resource, hour), in index order.
+  last reading, so whole-hour reads scan one row per (resource, hour), in index order; that row
+  also keeps `cum_integral`, the resource's integral from its first reading to the hour's end.
 """
 
 from django.db import models
@@ -44,6 +45,9 @@ class UsageLevel(models.Model):
     hour_first_at = models.DateTimeField()
     hour_integral = models.DecimalField(max_digits=44, decimal_places=18)
     end_of_hour = models.BooleanField()
+    # On the end-of-hour row: ∫ level dt from the resource's first reading to this hour's end, so a
+    # whole-hour window is a difference of two of these (plus the level held since), whatever its length.
+    cum_integral = models.DecimalField(max_digits=60, decimal_places=18, null=True)
 
     class Meta:
         constraints = [
@@ -57,6 +61,6 @@ class UsageLevel(models.Model):
                 name="usage_level_end",
                 condition=models.Q(end_of_hour=True),
                 # covering: a read of the window's end-of-hour rows is an index-only scan
-                include=["hour_first_at", "hour_integral", "last_quantity", "cost_center"],
+                include=["hour_first_at", "hour_integral", "last_quantity", "cost_center", "cum_integral"],
             ),
         ]

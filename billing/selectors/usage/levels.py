@@ -31,7 +31,7 @@ from django.db import connection
 from billing.models import UsageEvent, UsageLevel
 from billing.pricing import Level, Reading, level_integrals, levels_after, seconds_between, weighted_quantity
 from billing.pricing.money import EXACT_CONTEXT
-from billing.selectors.usage.windows import floor_hour, split_edges
+from billing.selectors.usage.windows import HOUR, floor_hour, split_edges
 
 ZERO = Decimal(0)
 #: (resource_id, cost_center): the slot a piece of level belongs to (as `level_integrals` keys it).
@@ -52,8 +52,9 @@ def _levels_cte(bound: str) -> str:
         SELECT (SELECT resource_id FROM {lv} WHERE {scope} AND resource_id > res.r ORDER BY resource_id LIMIT 1)
         FROM res WHERE res.r IS NOT NULL
     ), carry AS (
-        SELECT res.r AS resource_id, x.last_quantity AS level, x.cost_center AS cc FROM res CROSS JOIN LATERAL (
-            SELECT last_quantity, cost_center FROM {lv} WHERE {scope} AND resource_id = res.r
+        SELECT res.r AS resource_id, x.last_quantity AS level, x.cost_center AS cc, x.hour, x.cum_integral AS cum
+        FROM res CROSS JOIN LATERAL (
+            SELECT last_quantity, cost_center, hour, cum_integral FROM {lv} WHERE {scope} AND resource_id = res.r
             ORDER BY hour DESC LIMIT 1
         ) x WHERE res.r IS NOT NULL
     )"""
@@ -61,11 +62,22 @@ def _levels_cte(bound: str) -> str:
 
 def levels_at(cur, tenant_id: str, metric: str, at: datetime) -> dict[str, Level]:
     """Return {resource: Level(quantity, cost center)} at `at` (an hour) from the rollup."""
+    return _state_at(cur, tenant_id, metric, at)[0]
+
+
+def _state_at(cur, tenant_id: str, metric: str, at: datetime) -> tuple[dict[str, Level], dict[str, Decimal]]:
+    """Return ({resource: Level at `at`}, {resource: ∫ level dt from its first reading to `at`}), `at`
+    an hour: the last end-of-hour row's cumulative integral plus its level held since that hour's end."""
     cur.execute(
-        f"WITH RECURSIVE {_levels_cte('x')} SELECT resource_id, level, cc FROM carry",
+        f"WITH RECURSIVE {_levels_cte('x')} SELECT resource_id, level, cc, hour, cum FROM carry",
         {"t": tenant_id, "m": metric, "x": at},
     )
-    return {r: Level(q, cc) for r, q, cc in cur.fetchall()}
+    levels, integrals = {}, {}
+    with localcontext(EXACT_CONTEXT):
+        for r, q, cc, hour, cum in cur.fetchall():
+            levels[r] = Level(q, cc)
+            integrals[r] = cum + q * seconds_between(hour + HOUR, at)
+    return levels, integrals
 
 
 _SECONDS = "EXTRACT(EPOCH FROM {} - %(w0)s)"
@@ -152,6 +164,7 @@ class _Edges:
     head_carry: dict[str, Level] = field(default_factory=dict)
     tail: list[tuple] = field(default_factory=list)
     tail_carry: dict[str, Level] = field(default_factory=dict)
+    tail_integrals: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def whole(self) -> bool:
@@ -174,7 +187,7 @@ def _edges(cur, tenant_id: str, metric: str, start: datetime, end: datetime) -> 
         edges.head_carry = levels_after(levels_at(cur, tenant_id, metric, hour), _readings(before))
     if edges.whole and w1 < end:
         edges.tail = _raw(cur, tenant_id, metric, w1, end)
-        edges.tail_carry = levels_at(cur, tenant_id, metric, w1)
+        edges.tail_carry, edges.tail_integrals = _state_at(cur, tenant_id, metric, w1)
     return edges
 
 
@@ -217,15 +230,20 @@ def level_integrals_read(
             _fold_raw(out, head, group)
         if not edges.whole:
             return LevelIntegrals(out, levels_after(edges.head_carry, _readings(edges.head)))
-        span = seconds_between(edges.w0, edges.w1)
-        sql = _slot_terms_sql() if group == "slot" else _terms_sql(["resource_id"] if group == "resource" else [])
-        cur.execute(sql, _params(tenant_id, metric, edges))
-        for *slot, k, d in cur.fetchall():
-            if k is not None:
-                slot = slot if group == "slot" else [slot[0], ""] if group == "resource" else ["", ""]
-                _add(out, (slot[0], slot[1]), k + d * span)
+        if group == "slot":
+            span = seconds_between(edges.w0, edges.w1)
+            cur.execute(_slot_terms_sql(), _params(tenant_id, metric, edges))
+            for resource, cc, k, d in cur.fetchall():
+                _add(out, (resource, cc), k + d * span)
+        levels_end: dict[str, Level] = edges.tail_carry
         if edges.w1 == end:
-            return LevelIntegrals(out, levels_at(cur, tenant_id, metric, end))
+            levels_end, edges.tail_integrals = _state_at(cur, tenant_id, metric, end)
+        if group != "slot":  # per resource: the difference of its cumulative integrals at w1 and w0
+            before = _state_at(cur, tenant_id, metric, edges.w0)[1]
+            for resource, upto in edges.tail_integrals.items():
+                _add(out, (resource if group == "resource" else "", ""), upto - before.get(resource, ZERO))
+        if edges.w1 == end:
+            return LevelIntegrals(out, levels_end)
         tail = level_integrals(start=edges.w1, end=end, carry=edges.tail_carry, readings=_readings(edges.tail))
         _fold_raw(out, tail, group)
     return LevelIntegrals(out, levels_after(edges.tail_carry, _readings(edges.tail)))
