@@ -175,8 +175,9 @@ def _weighted(
     integrals: dict[int | None, Decimal] = {}
     if charge.filters:
         carry, readings = _readings(cur, tenant_id, charge, start, end)
-        for (_, key), value in level_integrals(start=start, end=end, carry=carry, readings=readings).items():
-            integrals[key] = integrals.get(key, Decimal(0)) + value
+        with localcontext(EXACT_CONTEXT):
+            for (_, key), value in level_integrals(start=start, end=end, carry=carry, readings=readings).items():
+                integrals[key] = integrals.get(key, Decimal(0)) + value
         after = levels_after(carry, readings)
     else:
         read = level_integrals_read(cur, tenant_id, charge.metric, start, end)
@@ -268,12 +269,13 @@ def line_quantities_by(
         if charge.aggregation == "weighted_sum":
             carry, readings = _readings(cur, tenant_id, charge, start, end, column=dimension)
             integrals = level_integrals(start=start, end=end, carry=carry, readings=readings)
-            for (resource, slot), value in integrals.items():
-                fk, group = cast(tuple[int | None, str], slot)
-                if fk == key:
-                    part = resource if dimension == "resource_id" else group
-                    out[part] = out.get(part, Decimal(0)) + value / period_s
-            return out
+            with localcontext(EXACT_CONTEXT):  # each part's integral exactly, then ÷ the period once
+                for (resource, slot), value in integrals.items():
+                    fk, group = cast(tuple[int | None, str], slot)
+                    if fk == key:
+                        part = resource if dimension == "resource_id" else group
+                        out[part] = out.get(part, Decimal(0)) + value
+            return {part: value / period_s for part, value in out.items()}
         if charge.aggregation == "latest":
             cur.execute(
                 f"SELECT {dimension}, quantity{dims} FROM {table} WHERE tenant_id = %s AND metric_id = %s "

@@ -436,7 +436,8 @@ def line_levels_by(
     """Return {resource id or cost-center code: quantity} of an unfiltered level charge's line.
 
     `weighted_sum` splits the integral by the resource (or the cost center of the reading) that held
-    each piece of level, each slot ÷ the period; `latest` gives it all to the last reading's key.
+    each piece of level (its integral exactly, then ÷ the period); `latest` gives it all to the last
+    reading's key.
     """
     out: dict[str, Decimal] = {}
     with connection.cursor() as cur:
@@ -446,10 +447,10 @@ def line_levels_by(
         # one slot per resource (or per (resource, cost center)), as the raw fold keys them
         by = "resource" if dimension == "resource_id" else "slot"
         slots = level_integrals_read(cur, tenant_id, metric, start, end, by).slots
-    for (resource, cc), value in slots.items():
-        part = resource if dimension == "resource_id" else cc
-        out[part] = out.get(part, ZERO) + value / period_s
-    return out
+    with localcontext(EXACT_CONTEXT):  # each part's integral exactly, then ÷ the period once
+        for (resource, cc), value in slots.items():
+            _add(out, resource if dimension == "resource_id" else cc, value)
+    return {part: value / period_s for part, value in out.items()}
 
 
 def line_levels_series(
