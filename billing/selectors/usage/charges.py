@@ -239,6 +239,20 @@ def level_events(*, tenant_id: str, metric: str, start: datetime, end: datetime)
         return event_count(cur, tenant_id, metric, start, end)
 
 
+def _weighted_by(cur, tenant_id, charge, key, start, end, period_s, dimension) -> dict[str, Decimal]:
+    """Return a filtered weighted_sum line's quantity per resource or cost center (the raw readings folded)."""
+    carry, readings = _readings(cur, tenant_id, charge, start, end, column=dimension)
+    integrals = level_integrals(start=start, end=end, carry=carry, readings=readings)
+    out: dict[str, Decimal] = {}
+    with localcontext(EXACT_CONTEXT):  # each part's integral exactly, then ÷ the period once
+        for (resource, slot), value in integrals.items():
+            fk, group = cast(tuple[int | None, str], slot)
+            if fk == key:
+                part = resource if dimension == "resource_id" else group
+                out[part] = out.get(part, Decimal(0)) + value
+    return {part: value / period_s for part, value in out.items()}
+
+
 def line_quantities_by(
     *,
     tenant_id: str,
@@ -267,15 +281,7 @@ def line_quantities_by(
         return line_levels_by(aggregation=charge.aggregation, dimension=dimension, **window)
     with connection.cursor() as cur:
         if charge.aggregation == "weighted_sum":
-            carry, readings = _readings(cur, tenant_id, charge, start, end, column=dimension)
-            integrals = level_integrals(start=start, end=end, carry=carry, readings=readings)
-            with localcontext(EXACT_CONTEXT):  # each part's integral exactly, then ÷ the period once
-                for (resource, slot), value in integrals.items():
-                    fk, group = cast(tuple[int | None, str], slot)
-                    if fk == key:
-                        part = resource if dimension == "resource_id" else group
-                        out[part] = out.get(part, Decimal(0)) + value
-            return {part: value / period_s for part, value in out.items()}
+            return _weighted_by(cur, tenant_id, charge, key, start, end, period_s, dimension)
         if charge.aggregation == "latest":
             cur.execute(
                 f"SELECT {dimension}, quantity{dims} FROM {table} WHERE tenant_id = %s AND metric_id = %s "
