@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,8 +37,8 @@ if __package__ in (None, ""):
 from bench.common import bench_db, db_url, say  # noqa: E402
 from bench.ingest import make_events  # noqa: E402
 
-# callgrind: (requests in the small run, in the large run) per kind
-INSTR_LOADS = {"single": (10, 110), "batch": (2, 10)}
+# callgrind: requests measured, and the warm-up (singles, batches) every run serves first
+INSTR_SINGLES, INSTR_BATCHES, INSTR_WARM = 100, 8, (20, 2)
 MEASURES = (
     ("single_cpu_us", "single-event POST, web-process CPU per request"),
     ("batch_cpu_us", "1,000-event batch POST, web-process CPU per request"),
@@ -127,10 +128,11 @@ def _child() -> None:
     print(json.dumps(figures))
 
 
-def _serve_child(kind: str, n: int) -> None:
-    """Serve `n` requests of `kind` in-process after a warm-up, and nothing else (run under callgrind).
+def _serve_child(singles: int, batches: int) -> None:
+    """Serve a warm-up, then `singles` single-event and `batches` batch POSTs in-process (run under callgrind).
 
-    The bodies made beforehand are the same whatever `n`, so two runs differ by the requests only.
+    The bodies made beforehand are the same whatever the counts, and the tenant is this run's own
+    (no lock waits or retries against another run), so two runs differ by the extra requests only.
     """
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import django
@@ -141,22 +143,25 @@ def _serve_child(kind: str, n: int) -> None:
     from billing_project.auth import issue_token
 
     client = Client(REMOTE_ADDR="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {issue_token(sub='bench', role='service')}")
-    run, now = "mc" + uuid.uuid4().hex[:8], datetime.now(UTC)
-    if kind == "single":
-        bodies, warm = [orjson.dumps(e) for e in make_events(run, INSTR_LOADS["single"][1] + 20, now)], 20
-        path = "/api/v1/billing/tenants/bench-instr/usage"
-    else:
-        events = make_events(run, (INSTR_LOADS["batch"][1] + 2) * 1000, now)
-        bodies, warm = [orjson.dumps({"events": events[k : k + 1000]}) for k in range(0, len(events), 1000)], 2
-        path = "/api/v1/billing/tenants/bench-instr/usage/batch"
-    for body in bodies[: warm + n]:
-        response = client.post(path, body, content_type="application/json")
-        assert response.status_code in (200, 201), response.content[:300]
+    run, now = uuid.uuid4().hex[:10], datetime.now(UTC)
+    base = f"/api/v1/billing/tenants/bench-instr-{run}/usage"
+    single_bodies = [orjson.dumps(e) for e in make_events("s" + run, INSTR_SINGLES + INSTR_WARM[0], now)]
+    events = make_events("b" + run, (INSTR_BATCHES + INSTR_WARM[1]) * 1000, now)
+    batch_bodies = [orjson.dumps({"events": events[k : k + 1000]}) for k in range(0, len(events), 1000)]
+    for path, bodies, n in (
+        (base, single_bodies[: INSTR_WARM[0]], INSTR_WARM[0]),
+        (base + "/batch", batch_bodies[: INSTR_WARM[1]], INSTR_WARM[1]),
+        (base, single_bodies[INSTR_WARM[0] :], singles),
+        (base + "/batch", batch_bodies[INSTR_WARM[1] :], batches),
+    ):
+        for body in bodies[:n]:
+            response = client.post(path, body, content_type="application/json")
+            assert response.status_code in (200, 201), response.content[:300]
 
 
-def _instructions(enabled: bool, kind: str, n: int) -> int:
-    """Return the instructions callgrind counts for a child serving `n` requests (start-up included)."""
-    done = _run_child(enabled, ["--serve", kind, str(n)], callgrind=True)
+def _instructions(enabled: bool, singles: int, batches: int) -> int:
+    """Return the instructions callgrind counts for a child serving the warm-up and the given requests."""
+    done = _run_child(enabled, ["--serve", str(singles), str(batches)], callgrind=True)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if not found:
         raise RuntimeError("callgrind gave no count:\n" + done.stderr[-1500:])
@@ -166,19 +171,20 @@ def _instructions(enabled: bool, kind: str, n: int) -> int:
 def instructions() -> dict:
     """Return {kind: {on, off, ratio}}: instructions per request, metrics on vs off, counted by callgrind.
 
-    For each side, two runs serving a few and many requests; the difference over the extra requests
-    is the per-request count, start-up and warm-up excluded. Deterministic to a fraction of a per
-    cent, whatever else the machine runs; needs valgrind (skipped without it).
+    For each side, three runs: the warm-up alone, then with 100 single-event POSTs, then with 8
+    batch POSTs; a run's excess over the first, divided by its requests, is the per-request count
+    (start-up and warm-up excluded). Deterministic to a fraction of a per cent whatever else the
+    machine runs; needs valgrind. Two runs at a time.
     """
+    plans = [(e, s, b) for e in (True, False) for s, b in ((0, 0), (INSTR_SINGLES, 0), (0, INSTR_BATCHES))]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = dict(zip(plans, pool.map(lambda p: _instructions(*p), plans), strict=True))
     out: dict = {}
     say("instructions per request (callgrind, in-process; the web process only):")
     say("| request | metrics on | metrics off | on / off |")
     say("|---|---|---|---|")
-    for kind, (small, large) in INSTR_LOADS.items():
-        per = {
-            enabled: (_instructions(enabled, kind, large) - _instructions(enabled, kind, small)) / (large - small)
-            for enabled in (True, False)
-        }
+    for kind, plan, n in (("single", (INSTR_SINGLES, 0), INSTR_SINGLES), ("batch", (0, INSTR_BATCHES), INSTR_BATCHES)):
+        per = {e: (counts[(e, *plan)] - counts[(e, 0, 0)]) / n for e in (True, False)}
         out[kind] = {"on": per[True], "off": per[False], "ratio": per[True] / per[False]}
         what = "single-event POST" if kind == "single" else "1,000-event batch POST"
         say(f"| {what} | {per[True] / 1e6:,.3f} M | {per[False] / 1e6:,.3f} M | {per[True] / per[False]:.3f} |")
@@ -217,12 +223,12 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--instructions", action="store_true", help="also count instructions with callgrind")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--serve", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=2, metavar=("SINGLES", "BATCHES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child()
     elif args.serve:
-        _serve_child(args.serve[0], int(args.serve[1]))
+        _serve_child(int(args.serve[0]), int(args.serve[1]))
     else:
         bench_db()
         compare(args.rounds)
