@@ -21,7 +21,7 @@ from billing.models import Metric, UsageEvent, UsageHourly
 from billing.pricing import seconds_between
 from billing.selectors.usage.charges import LEVEL_AGGREGATIONS, charge_quantities, level_events, metric_charge
 from billing.selectors.usage.distinct import distinct_total
-from billing.selectors.usage.windows import Folded, aggregate, fold_rows, split_edges
+from billing.selectors.usage.windows import HOUR, Folded, aggregate, floor_hour, fold_rows, split_edges
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,15 @@ def usage_by_metric(
             )
             fold_rows(acc, ((code, None, s, mx, n) for code, s, mx, n in cur.fetchall()))
         for lo, hi in raw_ranges:
-            cur.execute(
-                f"SELECT metric_id, SUM(quantity), MAX(quantity), COUNT(*) FROM {UsageEvent._meta.db_table} "
-                f"WHERE tenant_id = %s AND metric_id = ANY(%s) AND timestamp >= %s AND timestamp < %s "
-                f"GROUP BY metric_id",
-                [tenant_id, codes, lo, hi],
-            )
+            if lo == floor_hour(lo):  # the trailing partial hour (a window ending now, say)
+                cur.execute(_TRAILING_HOUR_SQL, {"t": tenant_id, "codes": codes, "lo": lo, "hi": hi, "h1": lo + HOUR})
+            else:
+                cur.execute(
+                    f"SELECT metric_id, SUM(quantity), MAX(quantity), COUNT(*) FROM {UsageEvent._meta.db_table} "
+                    f"WHERE tenant_id = %s AND metric_id = ANY(%s) AND timestamp >= %s AND timestamp < %s "
+                    f"GROUP BY metric_id",
+                    [tenant_id, codes, lo, hi],
+                )
             fold_rows(acc, ((code, None, s, mx, n) for code, s, mx, n in cur.fetchall()))
         uniques = {
             m.code: distinct_total(cur, tenant_id, m.code, start, end)
@@ -91,6 +94,28 @@ def usage_by_metric(
         quantity = Decimal(uniques[m.code]) if m.code in uniques else aggregate(m.aggregation, folded)
         result[m.code] = MetricUsage(metric=m.code, aggregation=m.aggregation, quantity=quantity, events=folded[2])
     return result
+
+
+# A trailing partial hour [lo, hi) (lo on the hour) is the whole hour's rollup row for every metric
+# with no event stamped in [hi, lo + 1h), which one index probe per metric tells; only the others
+# are read from raw events. One statement, so the probe, the rollup and the raw rows are one snapshot
+# (the ingest writes an event and its rollup in one transaction): exact, and a window ending "now"
+# no longer reads the current hour's events.
+_TRAILING_HOUR_SQL = f"""
+    WITH late AS MATERIALIZED (
+        SELECT c.code FROM unnest(%(codes)s::text[]) AS c(code)
+        WHERE EXISTS (SELECT 1 FROM {UsageEvent._meta.db_table} e WHERE e.tenant_id = %(t)s
+                      AND e.metric_id = c.code AND e."timestamp" >= %(hi)s AND e."timestamp" < %(h1)s)
+    )
+    SELECT metric_id, SUM(quantity_sum), MAX(quantity_max), SUM(event_count) FROM {UsageHourly._meta.db_table}
+    WHERE tenant_id = %(t)s AND metric_id = ANY(%(codes)s) AND hour = %(lo)s
+      AND metric_id NOT IN (SELECT code FROM late)
+    GROUP BY metric_id
+    UNION ALL
+    SELECT metric_id, SUM(quantity), MAX(quantity), COUNT(*) FROM {UsageEvent._meta.db_table}
+    WHERE tenant_id = %(t)s AND metric_id IN (SELECT code FROM late) AND "timestamp" >= %(lo)s AND "timestamp" < %(hi)s
+    GROUP BY metric_id
+"""
 
 
 def _level_usage(tenant_id: str, start: datetime, end: datetime, metrics: list, divisor) -> dict[str, MetricUsage]:
