@@ -480,6 +480,17 @@ def _rebuild_rollups(conn: psycopg.Connection, tenant_id: str) -> None:
     fill_daily_distinct(conn, tenant_id)
 
 
+# The usage tables ensure_big_tenant fills for a tenant (raw events, their keys and every rollup).
+BIG_TENANT_TABLES = (
+    "billing_usageeventkey",
+    "billing_usageevent",
+    "billing_usagerollup",
+    "billing_usagehourly",
+    "billing_usagedailydistinct",
+    "billing_usagelevel",
+)
+
+
 def ensure_big_tenant(
     tenant_id: str, n_events: int = 10_000_000, *, users: int = 1000, resources: int = 50, chunk: int = 1_000_000
 ) -> dict:
@@ -509,14 +520,7 @@ def ensure_big_tenant(
             "VALUES (%s, 'Bench big tenant', '', '', 0, '', now()) ON CONFLICT (id) DO NOTHING",
             [tenant_id],
         )
-        for table in (
-            "billing_usageeventkey",
-            "billing_usageevent",
-            "billing_usagerollup",
-            "billing_usagehourly",
-            "billing_usagedailydistinct",
-            "billing_usagelevel",
-        ):
+        for table in BIG_TENANT_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant_id])
         step_us = int(span.total_seconds() * 1_000_000 // n_events) or 1
         params = {"t": tenant_id, "start": start, "step": step_us, "res": resources, "users": users}
@@ -530,13 +534,7 @@ def ensure_big_tenant(
         _rebuild_rollups(conn, tenant_id)
         _manage(["rebuild_level_rollups", "--tenant", tenant_id])  # the level metrics' rollup, if any
         say(f"  rollups built ({time.perf_counter() - t0:.0f} s); vacuuming…")
-        for table in (
-            "billing_usageeventkey",
-            "billing_usageevent",
-            "billing_usagerollup",
-            "billing_usagehourly",
-            "billing_usagedailydistinct",
-        ):
+        for table in BIG_TENANT_TABLES:
             conn.execute(f"VACUUM (ANALYZE) {table}")
         say(f"  done in {time.perf_counter() - t0:.0f} s")
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [f"ensure_big_tenant:{tenant_id}"])

@@ -66,7 +66,18 @@ class UsageEventKey(models.Model):
     timestamp = models.DateTimeField()
 
 
-class UsageRollup(models.Model):
+class RollupAggregates(models.Model):
+    """What every rollup row keeps of its events: sums and counts add up, maxima take the greater."""
+
+    quantity_sum = quantity_field(default=0)
+    quantity_max = quantity_field(default=0)
+    event_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollup(RollupAggregates):
     """Per (tenant, metric, hour, resource, cost center) aggregates; '' means none."""
 
     tenant_id = models.CharField(max_length=64)
@@ -75,9 +86,6 @@ class UsageRollup(models.Model):
     resource_id = models.CharField(max_length=128, default="")
     cost_center = models.CharField(max_length=64, default="")
     shard = models.SmallIntegerField(default=0, db_default=0)
-    quantity_sum = quantity_field(default=0)
-    quantity_max = quantity_field(default=0)
-    event_count = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -88,16 +96,13 @@ class UsageRollup(models.Model):
         ]
 
 
-class UsageHourly(models.Model):
+class UsageHourly(RollupAggregates):
     """Per (tenant, metric, hour) aggregates: what previews, invoices and summaries read."""
 
     tenant_id = models.CharField(max_length=64)
     metric_id = models.CharField(max_length=64)
     hour = models.DateTimeField()
     shard = models.SmallIntegerField(default=0, db_default=0)
-    quantity_sum = quantity_field(default=0)
-    quantity_max = quantity_field(default=0)
-    event_count = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -16,19 +16,16 @@ hold the current priced keys (rebuilt when the keys change); without a row, all 
 
 from django.db import models
 
-from .fields import quantity_field
+from .usage import RollupAggregates
 
 
-class UsageDimHourly(models.Model):
+class UsageDimHourly(RollupAggregates):
     """Per (tenant, metric, hour, dims) aggregates of a metric with priced keys."""
 
     tenant_id = models.CharField(max_length=64)
     metric_id = models.CharField(max_length=64)
     hour = models.DateTimeField()
     dims = models.JSONField(default=dict)
-    quantity_sum = quantity_field(default=0)
-    quantity_max = quantity_field(default=0)
-    event_count = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -36,7 +33,7 @@ class UsageDimHourly(models.Model):
         ]
 
 
-class UsageDimRollup(models.Model):
+class UsageDimRollup(RollupAggregates):
     """Per (tenant, metric, hour, resource, cost center, dims) aggregates; '' means none."""
 
     tenant_id = models.CharField(max_length=64)
@@ -45,9 +42,6 @@ class UsageDimRollup(models.Model):
     resource_id = models.CharField(max_length=128, default="")
     cost_center = models.CharField(max_length=64, default="")
     dims = models.JSONField(default=dict)
-    quantity_sum = quantity_field(default=0)
-    quantity_max = quantity_field(default=0)
-    event_count = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
