@@ -29,6 +29,7 @@ from billing.pricing import (
     plan_segments,
     seconds_between,
 )
+from billing.selectors.bill_context import bill_context
 from billing.selectors.credits import credits_available as credits_available_at
 from billing.selectors.discounts import discount_for_next_invoice, discount_spec
 from billing.selectors.lines import BillLine, one_off_lines, segment_lines, segment_usage
@@ -261,15 +262,20 @@ def period_bill(
 
 
 def preview_bill(*, subscription: Subscription, now: datetime) -> PeriodBill:
-    """Return the bill the current period would produce if it ended at `now` (nothing stored)."""
+    """Return the bill the current period would produce if it ended at `now` (nothing stored).
+
+    What the bill reads besides usage comes from one statement (`bill_context`).
+    """
+    context = bill_context(subscription=subscription, at=now)
     return period_bill(
         subscription=subscription,
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
         cutoff=now,
-        credits_available=credits_available_at(
-            tenant_id=subscription.tenant_id, currency=subscription.currency, at=now
-        ),
+        credits_available=context.credits_available,
+        plans=dict(context.plans),
+        history=context.history,
+        discount=context.discount,
     )
 
 
@@ -285,6 +291,7 @@ def estimate_bill(*, subscription: Subscription, now: datetime) -> PeriodBill:
     pauses_until = now
     if subscription.status == Subscription.Status.PAUSED and subscription.resume_at is not None:
         pauses_until = max(now, subscription.resume_at)
+    context = bill_context(subscription=subscription, at=now)
     override_spans, overrides = subscription_overrides(subscription)
     segments = subscription_segments(
         subscription=subscription,
@@ -292,6 +299,7 @@ def estimate_bill(*, subscription: Subscription, now: datetime) -> PeriodBill:
         period_end=end,
         cutoff=None,
         pauses_until=pauses_until,
+        history=context.history,
         overrides=override_spans,
     )
     elapsed = min(max(seconds_between(start, now), Decimal(0)), period_seconds(start, end))
@@ -302,10 +310,12 @@ def estimate_bill(*, subscription: Subscription, now: datetime) -> PeriodBill:
         period_end=end,
         segments=segments,
         at=now,
-        credits_available=None,
+        credits_available=context.credits_available,
         overrides=overrides,
         project_from=now,
         elapsed_fraction=elapsed_fraction,
+        plans=dict(context.plans),
+        discount=context.discount,
     )
 
 

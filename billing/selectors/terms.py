@@ -134,9 +134,14 @@ def plan_terms(plan: Plan, charges: list[Charge], override: PriceOverride | None
     )
 
 
+#: Where `bill_context` leaves a subscription's price overrides (read by `subscription_overrides`).
+OVERRIDES_ATTR = "price_overrides_read"
+
+
 def subscription_overrides(subscription: Subscription) -> tuple[list[OverrideSpan], dict]:
     """Return the subscription's override spans and {override id: PriceOverride} (prefetched ones reused)."""
-    overrides = list(subscription.price_overrides.all())
+    read = getattr(subscription, OVERRIDES_ATTR, None)
+    overrides = list(read) if read is not None else list(subscription.price_overrides.all())
     return [OverrideSpan(o.pk, o.started_at, o.ended_at) for o in overrides], {o.pk: o for o in overrides}
 
 
