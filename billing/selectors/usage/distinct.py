@@ -54,6 +54,19 @@ _EDGE = f"""
           AND e."timestamp" >= %s AND e."timestamp" < %s
         LIMIT 1) hit
 """
+# A partial day from midnight to `hi` whose rest [hi, next midnight) holds no event: the day's rows are
+# exactly its values (a preview's today), read without a probe per row. One snapshot decides which
+# branch runs (each is guarded by the same one-time EXISTS).
+_LATER = f"""(SELECT EXISTS (
+    SELECT 1 FROM {UsageEvent._meta.db_table} e
+    WHERE e.tenant_id = %s AND e.metric_id = %s AND e.unique_key IS NOT NULL
+      AND e."timestamp" >= %s AND e."timestamp" < %s))"""
+_HEAD = f"""
+    SELECT day, unique_key FROM {UsageDailyDistinct._meta.db_table}
+    WHERE tenant_id = %s AND metric_id = %s AND day = %s AND NOT {_LATER}
+    UNION ALL
+    {_EDGE} WHERE {_LATER}
+"""
 _WHOLE = f"""
     SELECT day, unique_key FROM {UsageDailyDistinct._meta.db_table}
     WHERE tenant_id = %s AND metric_id = %s AND day >= %s AND day < %s
@@ -68,8 +81,13 @@ def _pairs_sql(tenant_id: str, code: str, start: datetime, end: datetime) -> tup
         parts.append(_WHOLE)
         params += [tenant_id, code, whole_start, whole_end]
     for day, lo, hi in edges:
-        parts.append(_EDGE)
-        params += [tenant_id, code, day, tenant_id, code, lo, hi]
+        if lo == day_start(day):
+            later = [tenant_id, code, hi, day_start(day + DAY)]
+            parts.append(_HEAD)
+            params += [tenant_id, code, day, *later, tenant_id, code, day, tenant_id, code, lo, hi, *later]
+        else:
+            parts.append(_EDGE)
+            params += [tenant_id, code, day, tenant_id, code, lo, hi]
     return " UNION ALL ".join(parts), params
 
 
@@ -87,7 +105,7 @@ def distinct_total(cur, tenant_id: str, code: str, start: datetime, end: datetim
     sql, params = _pairs_sql(tenant_id, code, start, end)
     if not sql:
         return 0
-    cur.execute(f"SELECT count(DISTINCT unique_key) FROM ({sql}) p", params)
+    cur.execute(f"SELECT count(*) FROM (SELECT DISTINCT unique_key FROM ({sql}) p) v", params)
     return int(cur.fetchone()[0] or 0)
 
 

@@ -39,7 +39,10 @@ def _whole_rows(cur, tenant_id: str, charge: PricedCharge, span: tuple, by, hour
     `span` is the whole hours [start, end). `tail`, the partial hour [end, now) at the end of a
     window (a preview's current hour), is read from its rollup rows too when no event is stamped
     after it in that hour: those rows then hold exactly its events. The checks (keys, coverage, later
-    events) and the read are one statement, so they see one snapshot.
+    events) and the read are one statement, so they see one snapshot. The read always covers [start,
+    end + 1 h) and flags the tail hour's rows (a constant range the planner estimates well, where a
+    bound chosen inside the statement made it expect a handful of rows and sort thousands); `dims`
+    comes back as jsonb's canonical text, which groups like the jsonb and compares far faster.
     """
     start, end = span
     table = (UsageDimRollup if by else UsageDimHourly)._meta.db_table
@@ -59,11 +62,11 @@ def _whole_rows(cur, tenant_id: str, charge: PricedCharge, span: tuple, by, hour
                                 WHERE tenant_id = %(t)s AND metric_id = %(m)s AND valid_from > %(s)s) AS covered,
                    {later} AS later
         )
-        SELECT ok.covered, ok.later, r.dims{extra}, SUM(r.quantity_sum), MAX(r.quantity_max), SUM(r.event_count)
+        SELECT ok.covered, ok.later, r.hour >= %(e)s, r.dims::text{extra},
+               SUM(r.quantity_sum), MAX(r.quantity_max), SUM(r.event_count)
         FROM ok LEFT JOIN {table} r
-          ON ok.covered AND r.tenant_id = %(t)s AND r.metric_id = %(m)s AND r.hour >= %(s)s
-         AND r.hour < CASE WHEN ok.later THEN %(e)s ELSE %(hour_end)s END
-        GROUP BY 1, 2, 3{extra}
+          ON ok.covered AND r.tenant_id = %(t)s AND r.metric_id = %(m)s AND r.hour >= %(s)s AND r.hour < %(hour_end)s
+        GROUP BY 1, 2, 3, 4{extra}
         """,
         {
             "t": tenant_id,
@@ -78,7 +81,9 @@ def _whole_rows(cur, tenant_id: str, charge: PricedCharge, span: tuple, by, hour
     rows = cur.fetchall()
     if not rows[0][0]:
         return None
-    return [row[2:] for row in rows if row[2] is not None], bool(tail) and not rows[0][1]
+    later = rows[0][1]
+    # The tail hour's rows (in_tail) count only when no event is stamped after the tail in it.
+    return [row[3:] for row in rows if row[3] is not None and not (later and row[2])], bool(tail) and not later
 
 
 def _raw_rows(cur, tenant_id: str, charge: PricedCharge, lo: datetime, hi: datetime, by, timed: bool) -> list:

@@ -100,6 +100,30 @@ def test_daily_reads_equal_a_recount_of_the_events(catalog, events, a, b):
     assert usage_by_metric(tenant_id=tenant_id, start=start, end=end, metrics=[metric])[metric.code].quantity == total
 
 
+@pytest.mark.parametrize(
+    ("later", "want"),
+    [
+        ([], 2),  # nothing after the window's end today: the day's rows are the window's values
+        ([(7, "u3")], 2),  # a value seen only after the end does not count
+        ([(7, "u1"), (8, "u9")], 2),  # nor does a later repeat of a counted value add one
+    ],
+)
+def test_a_window_ending_inside_today_counts_only_what_came_before_its_end(catalog, later, want):
+    """A preview's window ends now, inside today: today's part is [midnight, now) whatever comes later."""
+    tenant_id = f"dd{next(tenants)}"
+    hour = 3_600 * 10**6
+    events = [(1 * hour, "active_users", "u1"), (2 * hour, "active_users", "u2"), (3 * hour, "active_users", "u1")]
+    ingest(tenant_id, events + [(h * hour, "active_users", user) for h, user in later])
+    metric = Metric.objects.get(code="active_users")
+    for start in (T0 - timedelta(days=1), T0, T0 + timedelta(minutes=30)):
+        got = usage_by_metric(tenant_id=tenant_id, start=start, end=T0 + timedelta(hours=5), metrics=[metric])
+        assert got["active_users"].quantity == want
+        groups = usage_grouped(
+            tenant_id=tenant_id, start=start, end=T0 + timedelta(hours=5), group_by="day", metrics=[metric]
+        )
+        assert {g.key: int(g.quantity) for g in groups} == {T0: want}
+
+
 def test_split_days_in_utc():
     """Whole UTC days and the partial ones at the edges, whatever offset the instants carry."""
     cet = datetime(2026, 3, 30, 1, 30, tzinfo=UTC).astimezone(timezone(timedelta(hours=2)))
