@@ -41,6 +41,8 @@ RESULTS = ROOT / "bench" / "RESULTS-ingest.md"
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# untimed batches before the batch rounds: enough to reach every one of the server's threads
+WARM_BATCHES = int(os.environ.get("BENCH_WARM_BATCHES", str(2 * WORKERS * THREADS)))
 GOALS = {
     "batch": 30_000,
     "batch_ratio": 0.5,
@@ -75,31 +77,36 @@ def bench_batch(server: Server, quick: bool) -> tuple[LoadResult, LoadResult, in
     """Return (HTTP batch load, raw COPY load, events per batch), measured in alternating rounds.
 
     Rounds alternate the API and the raw COPY so a load that drifts during the run (a shared
-    machine) weighs on both alike.
+    machine) weighs on both alike. Both sides are warm before the first round: `WARM_BATCHES`
+    untimed batches reach the server's threads (each opens its database connection and prepares its
+    statements once), and the COPY's connections are opened once and each writes one untimed batch.
     """
-    n_batches, clients, per = (24, 4, 1000) if quick else (120, 4, 1000)
+    n_batches, clients, per = (48, 4, 1000) if quick else (120, 4, 1000)
     run = "b" + uuid.uuid4().hex[:8]
     now = datetime.now(UTC)
-    events = make_events(run, n_batches * per, now)
-    bodies = [orjson.dumps({"events": events[k * per : (k + 1) * per]}) for k in range(n_batches)]
+    events = make_events(run, (WARM_BATCHES + n_batches) * per, now)
+    bodies = [orjson.dumps({"events": events[k * per : (k + 1) * per]}) for k in range(WARM_BATCHES + n_batches)]
     headers = {"Authorization": f"Bearer {token('service')}"}
     tenants = [f"bench-ingest-{c}" for c in range(clients)]
-    rows = _copy_rows_of(run, tenants, now, n_batches=n_batches, per=per, clients=clients)
+    rows = _copy_rows_of(run, tenants, now, n_batches=n_batches + clients, per=per, clients=clients)
     with connect() as conn:
         conn.execute("DROP TABLE IF EXISTS bench_raw_events")
         conn.execute("CREATE TABLE bench_raw_events (LIKE billing_usageevent INCLUDING ALL)")
     http, raw = [], []
     step = n_batches // ROUNDS
+
+    def post(i: int) -> tuple[str, str, bytes]:
+        return ("POST", f"/api/v1/billing/tenants/{tenants[i % clients]}/usage/batch", bodies[i])
+
+    copiers = [connect(autocommit=False) for _ in range(clients)]
     try:
+        run_load(post, port=server.port, headers=headers, concurrency=clients, total=WARM_BATCHES, max_seconds=120)
+        _raw_copy(copiers, rows, range(n_batches, n_batches + clients), per=per)
         for r in range(ROUNDS):
-            lo = r * step
+            lo = WARM_BATCHES + r * step
             http.append(
                 run_load(
-                    lambda i, lo=lo: (
-                        "POST",
-                        f"/api/v1/billing/tenants/{tenants[i % clients]}/usage/batch",
-                        bodies[lo + i],
-                    ),
+                    lambda i, lo=lo: post(lo + i),
                     port=server.port,
                     headers=headers,
                     concurrency=clients,
@@ -108,8 +115,10 @@ def bench_batch(server: Server, quick: bool) -> tuple[LoadResult, LoadResult, in
                     ok=(200,),
                 )
             )
-            raw.append(_raw_copy(rows, range(lo, lo + step), per=per, clients=clients))
+            raw.append(_raw_copy(copiers, rows, range(r * step, (r + 1) * step), per=per))
     finally:
+        for conn in copiers:
+            conn.close()
         with connect() as conn:
             conn.execute("DROP TABLE IF EXISTS bench_raw_events")
     return combine(http), combine(raw), per
@@ -133,8 +142,8 @@ def _copy_rows_of(run: str, tenants: list[str], now: datetime, *, n_batches: int
     ]
 
 
-def _raw_copy(rows: list, batches: range, *, per: int, clients: int) -> LoadResult:
-    """Return the raw COPY ceiling: `batches` of `rows` COPYed by `clients` connections.
+def _raw_copy(conns: list, rows: list, batches: range, *, per: int) -> LoadResult:
+    """Return the raw COPY ceiling: `batches` of `rows` COPYed over the open connections `conns`.
 
     Into bench_raw_events, shaped (and indexed) like the events table; one transaction per batch
     of `per` rows, no dedup answer and no rollups.
@@ -143,20 +152,19 @@ def _raw_copy(rows: list, batches: range, *, per: int, clients: int) -> LoadResu
     nxt = iter(batches)
     lat: list[float] = []
 
-    def copier():
-        with connect(autocommit=False) as conn:
-            while True:
-                with lock:
-                    k = next(nxt, None)
-                if k is None:
-                    return
-                t0 = time.perf_counter()
-                _copy_rows(conn, rows[k * per : (k + 1) * per])
-                conn.commit()
-                with lock:
-                    lat.append((time.perf_counter() - t0) * 1000)
+    def copier(conn):
+        while True:
+            with lock:
+                k = next(nxt, None)
+            if k is None:
+                return
+            t0 = time.perf_counter()
+            _copy_rows(conn, rows[k * per : (k + 1) * per])
+            conn.commit()
+            with lock:
+                lat.append((time.perf_counter() - t0) * 1000)
 
-    threads = [threading.Thread(target=copier) for _ in range(clients)]
+    threads = [threading.Thread(target=copier, args=(conn,)) for conn in conns]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
