@@ -22,19 +22,20 @@ class JsonTooDeep(exceptions.ParseError):
 
 
 def json_depth_exceeds(value, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Return whether `value` nests objects/arrays more than `limit` levels (iterative, no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
+    """Return whether `value` nests objects/arrays more than `limit` levels (level by level, no recursion)."""
+    containers = (dict, list)
+    level = [value] if isinstance(value, containers) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, containers)
+        ]
     return False
 
 

@@ -132,6 +132,10 @@ def _connection_shard(cur) -> int:
 
 
 _STAGE = "usage_ingest_stage"
+_STAGE_SQL = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (event_id text, metric_id text, quantity numeric, "
+    f"ts timestamptz, resource_id text, cost_center text, properties jsonb) ON COMMIT DELETE ROWS; DELETE FROM {_STAGE}"
+)
 
 
 def _ingest_sql(source: str, returning_events: bool, levels: bool = False, prelude: str = "", tail: str = "") -> str:
@@ -274,13 +278,10 @@ def _write(
     if levels:
         level_rollup_lock(cur, tenant_id, levels)
     if use_copy:
-        cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (event_id text, metric_id text, quantity numeric, "
-            "ts timestamptz, resource_id text, cost_center text, properties jsonb) ON COMMIT DELETE ROWS"
-        )
-        # Empty after every commit (ON COMMIT DELETE ROWS); a second ingest inside one outer
-        # transaction must not see the first one's rows, hence the (usually no-op) DELETE.
-        cur.execute(f"DELETE FROM {_STAGE}", prepare=True)
+        # One round trip (two statements, simple protocol). Empty after every commit (ON COMMIT
+        # DELETE ROWS); a second ingest inside one outer transaction must not see the first one's
+        # rows, hence the (usually no-op) DELETE.
+        cur.execute(_STAGE_SQL)
         with cur.copy(f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)

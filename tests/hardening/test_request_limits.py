@@ -79,3 +79,28 @@ def test_nesting_up_to_the_bound_is_accepted(service, catalog):
     props = _nested(MAX_JSON_DEPTH - 3)  # body object -> properties -> ... : the whole document at the bound
     resp = _post_raw(service, USAGE, orjson.dumps({"event_id": "ok", "metric": "api_calls", "properties": props}))
     assert resp.status_code == 201, resp.content
+
+
+def _nested_list(depth: int):
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _nested,
+        _nested_list,
+        # the deep branch is one of many shallow siblings, at the end of a batch
+        lambda depth: {"events": [{"p": {"a": 1}} for _ in range(50)] + [{"p": _nested(depth - 3)}]},
+        lambda depth: [{"a": [1, 2]}, [[], {}], _nested_list(depth - 1)],
+    ],
+)
+def test_depth_bound_is_exact_for_every_shape(make):
+    from billing_project.parsers import json_depth_exceeds
+
+    assert not json_depth_exceeds(make(MAX_JSON_DEPTH))
+    assert json_depth_exceeds(make(MAX_JSON_DEPTH + 1))
+    assert not json_depth_exceeds("scalar") and not json_depth_exceeds([]) and not json_depth_exceeds({})

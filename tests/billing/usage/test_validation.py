@@ -1,10 +1,13 @@
 """Validation: each bad event named by index, nothing of a bad batch stored, single events by field."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from rest_framework.exceptions import ValidationError
 
 from billing.models import Invoice, UsageEvent, UsageHourly
+from billing.services.usage import usage_ingest
 
 from .conftest import BASE, at, iso
 
@@ -46,6 +49,16 @@ def test_bad_batch_names_each_bad_event_and_stores_nothing(catalog, post_batch):
         ("1.0000000000001", "max_decimal_places"),
         ("1e20", "max_value"),
         ("1000000000000001", "max_value"),
+        (10**16, "max_value"),
+        ("1.5e-13", "max_decimal_places"),
+        (0.1234567890123456, "max_decimal_places"),
+        # the checks run in a fixed order: sign and size before places, whatever the value's form
+        ("-1.0000000000001", "min_value"),
+        (-0.1234567890123456, "min_value"),
+        ("1000000000000001.0000000000001", "max_value"),
+        (" 1", "invalid_quantity"),
+        ("x" * 65, "max_value"),
+        (None, "null"),
     ],
 )
 def test_bad_quantities(catalog, post_batch, quantity, code):
@@ -59,9 +72,24 @@ def test_quantity_with_twelve_places_and_trailing_zeros_is_fine(catalog, post_ba
         [
             {"event_id": "a", "metric": "api_calls", "quantity": "0.000000000001"},
             {"event_id": "b", "metric": "api_calls", "quantity": "2.50000000000000"},
+            {"event_id": "c", "metric": "api_calls", "quantity": "2.5e-11"},
+            {"event_id": "d", "metric": "api_calls", "quantity": "1.20000000000000E+3"},
+            {"event_id": "e", "metric": "api_calls", "quantity": 0.1},
+            {"event_id": "f", "metric": "api_calls", "quantity": 7},
+            {"event_id": "g", "metric": "api_calls"},
         ],
     )
-    assert r.json() == {"accepted": 2, "duplicates": 0}
+    assert r.json() == {"accepted": 7, "duplicates": 0}
+    stored = dict(UsageEvent.objects.values_list("event_id", "quantity"))
+    assert stored == {
+        "a": Decimal("0.000000000001"),
+        "b": Decimal("2.5"),
+        "c": Decimal("0.000000000025"),
+        "d": Decimal("1200"),
+        "e": Decimal("0.1"),
+        "f": Decimal("7"),
+        "g": Decimal("1"),
+    }
 
 
 def test_future_timestamps(catalog, post_batch, now):
@@ -155,6 +183,23 @@ def test_cost_center_must_be_a_live_code_of_this_tenant(catalog, tenant, other_t
     }
     assert post_batch("acme", [{"event_id": "c0", "metric": "jobs", "cost_center": "eng"}]).json()["accepted"] == 1
     assert UsageEvent.objects.get(event_id="c0").cost_center == "eng"
+
+
+def test_properties_are_bounded_in_bytes_and_refuse_nul(catalog, tenant):
+    # 2,100 two-byte characters: under 4,096 characters, over 4,096 bytes
+    wide = {"w": "é" * 2100}
+    with pytest.raises(ValidationError) as bad:
+        usage_ingest(
+            tenant_id=tenant.id,
+            events=[
+                {"event_id": "w", "metric": "jobs", "properties": wide},
+                {"event_id": "n", "metric": "jobs", "properties": {"a": "x\x00y"}},
+                {"event_id": "ok", "metric": "jobs", "properties": {"a": "é" * 2000}},
+            ],
+        )
+    codes = {attr: [d.code for d in details] for attr, details in bad.value.detail.items()}
+    assert codes == {"events.0.properties": ["too_large"], "events.1.properties": ["invalid"]}
+    assert UsageEvent.objects.count() == 0
 
 
 def test_sizes_of_ids_and_properties(catalog, post_batch):
