@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-NOT_BENCHES = {"__init__", "common", "run", "views", "ingest", "growth"}
+NOT_BENCHES = {"__init__", "common", "run", "views", "ingest", "growth", "tails_inproc"}
 
 
 def main() -> int:

@@ -27,6 +27,11 @@ def env_bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def with_jit_off(options: str) -> str:
+    """Return libpq `options` (e.g. DATABASE_URL's `?options=`) with `-c jit=off` added last, so it wins."""
+    return f"{options} -c jit=off".strip()
+
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or os.environ.get(
     "JWT_SIGNING_KEY", "dev-insecure-signing-key-change-me-in-production-0123456789"
@@ -130,15 +135,19 @@ TEMPLATES = [
 WSGI_APPLICATION = "billing_project.wsgi.application"
 
 # --- Database: PostgreSQL only. DATABASE_URL, else the embedded server under .data/ -------------
+# A connection lives as long as its worker thread unless DB_CONN_MAX_AGE (seconds) says otherwise: a
+# reopened one costs its request the connect and ≈ 5 ms of PostgreSQL catalog-cache and planning
+# warm-up (README, "Benchmarks": tails), which with a 60 s age landed on a few percent of requests.
+CONN_MAX_AGE = int(os.environ["DB_CONN_MAX_AGE"]) if os.environ.get("DB_CONN_MAX_AGE") else None
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=CONN_MAX_AGE)}
 else:
     from billing_project.embedded_db import ensure_embedded_postgres
 
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "CONN_MAX_AGE": 60,
+            "CONN_MAX_AGE": CONN_MAX_AGE,
             **ensure_embedded_postgres(BASE_DIR / ".data" / "pg"),
         }
     }
@@ -146,8 +155,9 @@ if os.environ.get("TEST_DB_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DB_NAME"]}
 DATABASES["default"].setdefault("OPTIONS", {})
 # JIT compilation adds ~30 ms to short queries whose row estimates on skewed usage data pass
-# jit_above_cost (the preview's partial-hour read); it never pays back on this OLTP workload.
-DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
+# jit_above_cost (the preview's partial-hour read); it never pays back on this OLTP workload. Set for
+# every connection, after any `options` of DATABASE_URL, so no read needs a SET of its own.
+DATABASES["default"]["OPTIONS"]["options"] = with_jit_off(DATABASES["default"]["OPTIONS"].get("options", ""))
 # Django turns psycopg's prepared statements off (for transaction-mode poolers); its own cursors bind
 # client-side and never prepare anyway. The usage ingest's few fixed statements run on a server-binding
 # cursor with prepare=True, which needs a threshold: they are then parsed and planned once per

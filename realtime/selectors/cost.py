@@ -14,12 +14,9 @@ Measured by bench/realtime.py (p99 ≤ 50 ms for a tenant with 10 million events
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-
-from django.db import connection, transaction
 
 from billing.models import Metric, Subscription
 from billing.pricing import CHARGE_MODELS, period_seconds, validate_charge
@@ -87,24 +84,6 @@ class TimelineBucket:
     cumulative_amount: Decimal
 
 
-def _without_jit(func):
-    """Run a read in one transaction with PostgreSQL's JIT compiler off.
-
-    NOTE: the planner over-estimates the partial-hour reads on a big tenant, crosses jit_above_cost
-    and spends ~40 ms compiling a query that then runs in a few; these reads are short, so JIT
-    only ever costs time here. SET LOCAL ends with the transaction.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with transaction.atomic():
-            with connection.cursor() as cur:
-                cur.execute("SET LOCAL jit = off")
-            return func(*args, **kwargs)
-
-    return wrapper
-
-
 def realtime_subscription(*, tenant_id: str) -> Subscription:
     """Return the tenant's live subscription, or raise 404 `no_subscription`."""
     subscription = subscription_live_for_tenant(tenant_id=tenant_id)
@@ -118,7 +97,6 @@ def _combine(aggregation: str, a: Decimal, b: Decimal) -> Decimal:
     return max(a, b) if aggregation == "max" else a + b
 
 
-@_without_jit
 def realtime_current(*, subscription: Subscription, now: datetime) -> CurrentCost:
     """Return the current period's cost up to `now`: base, usage, discount and total as the preview.
 
@@ -170,7 +148,6 @@ def _is_plain(line) -> bool:
     return line.filter_key is None and not needs_own_read(line.charge)
 
 
-@_without_jit
 def realtime_by_dimension(*, subscription: Subscription, now: datetime, dimension: str) -> list[DimensionCost]:
     """Return each usage line's amount split across resources (or cost centers) by their quantity.
 
@@ -279,7 +256,6 @@ def _add_priced(cumulative: list, quantities: list[Decimal], price) -> None:
         cumulative[k] += priced[quantity]
 
 
-@_without_jit
 def realtime_timeline(
     *,
     subscription: Subscription,
