@@ -19,6 +19,7 @@ from billing.services.usage import MAX_BATCH, usage_ingest, validate_tenant_id
 from billing_project.errors import invalid
 from billing_project.fields import format_instant, parse_instant, plain_decimal
 from billing_project.parsers import parse_json
+from billing_project.renderers import json_response
 
 
 class UsageEventSerializer(serializers.Serializer):
@@ -78,9 +79,10 @@ class UsageRecordView(APIView):
             raise invalid(None, "The body must be a usage event object.", "invalid")
         result = usage_ingest(tenant_id=tenant_id, events=[event], batch=False)
         new = result.accepted == 1
-        return Response(
+        return json_response(
+            request,
             {"event_id": event.get("event_id"), "duplicate": not new},
-            status=status.HTTP_201_CREATED if new else status.HTTP_200_OK,
+            status.HTTP_201_CREATED if new else status.HTTP_200_OK,
         )
 
 

@@ -22,7 +22,6 @@ all-or-nothing.
 
 from __future__ import annotations
 
-import functools
 import time
 import weakref
 from contextlib import nullcontext
@@ -38,23 +37,17 @@ from billing.models import (
     Invoice,
     Metric,
     Tenant,
-    UsageDailyDistinct,
-    UsageEvent,
-    UsageEventKey,
-    UsageHourly,
-    UsageRollup,
 )
 from billing.models.usage import ROLLUP_SHARDS
 from billing.models.usage_levels import LEVEL_AGGREGATIONS
-from billing.services.usage_dims import ingest_ctes
-from billing.services.usage_levels import level_rollup_cte, level_rollup_lock
+from billing.services.usage_levels import level_rollup_lock
+from billing.services.usage_sql import COLUMNS, FINALIZED, SINGLE_VALUES, ingest_sql, single_shape, single_sql
 from billing.services.usage_validation import EventContext, EventErrors, clean_events, validate_tenant_id
 from billing_project.observability.metrics import observe_ingest
 
 MAX_BATCH = 1000
 MAX_ATTEMPTS = 5
 RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
-FINALIZED = ("open", "paid", "uncollectible")
 
 
 @dataclass
@@ -80,6 +73,7 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
             (SELECT array_agg(code) FROM {Metric._meta.db_table}),
             (SELECT array_agg(aggregation) FROM {Metric._meta.db_table}),
             (SELECT array_agg(field) FROM {Metric._meta.db_table}),
+            (SELECT array_agg(dimension_keys <> '[]'::jsonb) FROM {Metric._meta.db_table}),
             (SELECT array_agg(period_start) FROM {Invoice._meta.db_table}
               WHERE tenant_id = %(t)s AND status = ANY(%(fin)s)),
             (SELECT array_agg(period_end) FROM {Invoice._meta.db_table}
@@ -91,8 +85,9 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
         {"t": tenant_id, "fin": list(FINALIZED)},
         prepare=True,
     )
-    codes, aggs, fields, starts, ends, hard, alerts, any_quota = cur.fetchone()
+    codes, aggs, fields, dims, starts, ends, hard, alerts, any_quota = cur.fetchone()
     metrics = {c: (a, f) for c, a, f in zip(codes or [], aggs or [], fields or [], strict=False)}
+    _Catalog.shapes = {c: single_shape(a, d) for c, a, d in zip(codes or [], aggs or [], dims or [], strict=False)}
     _Catalog.metrics = metrics
     _Catalog.saw_quota(tenant_id, bool(any_quota))
     closed = list(zip(starts or [], ends or [], strict=False))
@@ -107,7 +102,6 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
     )
 
 
-_COLUMNS = "event_id, metric_id, quantity, ts, resource_id, cost_center, properties"
 # Advisory-lock class of the rollup stripes: a connection holds (class, its stripe) for its session.
 SHARD_LOCK_CLASS = 0x5553
 _SHARD_SQL = (
@@ -136,113 +130,7 @@ _STAGE_SQL = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (event_id text, metric_id text, quantity numeric, "
     f"ts timestamptz, resource_id text, cost_center text, properties jsonb) ON COMMIT DELETE ROWS; DELETE FROM {_STAGE}"
 )
-
-
-def _ingest_sql(source: str, returning_events: bool, levels: bool = False, prelude: str = "", tail: str = "") -> str:
-    """Return the one statement that stores new events from `source` and folds them into the rollups.
-
-    With `levels` (the batch holds events of `latest` / `weighted_sum` metrics) it also refolds the
-    level rollup's touched hours (`usage_levels.level_rollup_cte`). `prelude` is CTEs placed before
-    the inserts (ending with a comma), `tail` the final SELECT (default: the inserted (metric,
-    timestamp) pairs, or their count).
-    """
-    ev, key, roll, hourly, daily, metric = (
-        UsageEvent._meta.db_table,
-        UsageEventKey._meta.db_table,
-        UsageRollup._meta.db_table,
-        UsageHourly._meta.db_table,
-        UsageDailyDistinct._meta.db_table,
-        Metric._meta.db_table,
-    )
-    if not tail:
-        tail = 'SELECT metric_id, "timestamp" FROM ins' if returning_events else "SELECT count(*) FROM ins"
-    return f"""
-    WITH {prelude} k AS (
-        INSERT INTO {key} AS k (tenant_id, event_id, "timestamp")
-        SELECT %(t)s, s.event_id, s.ts
-        FROM {source} JOIN {metric} m ON m.code = s.metric_id
-        ORDER BY s.event_id
-        ON CONFLICT (tenant_id, event_id) DO NOTHING
-        RETURNING k.event_id
-    ), ins AS (
-        INSERT INTO {ev} AS e (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id, cost_center,
-                               properties, received_at, unique_key)
-        SELECT %(t)s, s.event_id, s.metric_id, s.quantity, s.ts, s.resource_id, s.cost_center, s.properties,
-               %(now)s, CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END
-        FROM {source} JOIN k ON k.event_id = s.event_id JOIN {metric} m ON m.code = s.metric_id
-        RETURNING e.id, e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center, e.properties,
-                  e.unique_key
-    ), roll AS (
-        INSERT INTO {roll} AS r (tenant_id, metric_id, hour, resource_id, cost_center, shard,
-                                 quantity_sum, quantity_max, event_count)
-        SELECT %(t)s, metric_id, date_trunc('hour', "timestamp", 'UTC'), resource_id, cost_center, %(shard)s,
-               sum(quantity), max(quantity), count(*)
-        FROM ins GROUP BY 2, 3, 4, 5 ORDER BY 2, 3, 4, 5
-        ON CONFLICT (tenant_id, metric_id, hour, resource_id, cost_center, shard) DO UPDATE SET
-            quantity_sum = r.quantity_sum + EXCLUDED.quantity_sum,
-            quantity_max = GREATEST(r.quantity_max, EXCLUDED.quantity_max),
-            event_count = r.event_count + EXCLUDED.event_count
-    ), hourly AS (
-        INSERT INTO {hourly} AS h (tenant_id, metric_id, hour, shard, quantity_sum, quantity_max, event_count)
-        SELECT %(t)s, metric_id, date_trunc('hour', "timestamp", 'UTC'), %(shard)s,
-               sum(quantity), max(quantity), count(*)
-        FROM ins GROUP BY 2, 3 ORDER BY 2, 3
-        ON CONFLICT (tenant_id, metric_id, hour, shard) DO UPDATE SET
-            quantity_sum = h.quantity_sum + EXCLUDED.quantity_sum,
-            quantity_max = GREATEST(h.quantity_max, EXCLUDED.quantity_max),
-            event_count = h.event_count + EXCLUDED.event_count
-    ), daily AS (
-        -- NOTE: only unique_count events carry a unique_key, so other metrics add nothing here; a
-        -- pair already known (the common case) is a unique-index probe, no write, no row lock.
-        INSERT INTO {daily} (tenant_id, metric_id, day, unique_key)
-        SELECT %(t)s, metric_id, ("timestamp" AT TIME ZONE 'UTC')::date, unique_key
-        FROM ins WHERE unique_key IS NOT NULL GROUP BY 2, 3, 4 ORDER BY 2, 3, 4
-        ON CONFLICT (tenant_id, metric_id, day, unique_key) DO NOTHING
-    ){ingest_ctes("ins")}{level_rollup_cte() if levels else ""}
-    {tail}
-    """
-
-
-_SINGLE_VALUES = (
-    "(VALUES (%(event_id)s::text, %(metric_id)s::text, %(quantity)s::numeric, %(ts)s::timestamptz, "
-    "%(resource_id)s::text, %(cost_center)s::text, %(properties)s::jsonb))"
-)
-_SINGLE_SOURCE = _SINGLE_VALUES + " AS s(" + _COLUMNS + ")"
-
-
-@functools.cache
-def _single_sql() -> str:
-    """Return the one-round-trip statement of a single event: its context checks, then the insert.
-
-    `ctx` answers what the Python checks could not (the metric still exists, no finalized invoice
-    covers the timestamp) and whether the tenant has quotas or alerts. The event reaches the
-    insert, and the Tenant row is created, only when the metric exists, the period is open and the
-    tenant has no quota; otherwise nothing is written and the caller takes the transactional path.
-    """
-    from quotas.selectors.quotas import quota_exists_sql
-    from realtime.selectors.alerts import alert_exists_sql
-
-    metric, invoice, tenant = Metric._meta.db_table, Invoice._meta.db_table, Tenant._meta.db_table
-    prelude = f"""
-    src ({_COLUMNS}) AS {_SINGLE_VALUES},
-    ctx AS (
-        SELECT EXISTS (SELECT 1 FROM {metric} WHERE code = src.metric_id) AS metric_ok,
-               EXISTS (SELECT 1 FROM {invoice} WHERE tenant_id = %(t)s AND status = ANY(%(fin)s)
-                         AND period_start <= src.ts AND src.ts < period_end) AS closed,
-               {quota_exists_sql(tenant_param="%(t)s")} AS any_quota,
-               {alert_exists_sql(tenant_param="%(t)s")} AS alerts
-        FROM src
-    ),
-    ok AS (SELECT src.* FROM src, ctx WHERE ctx.metric_ok AND NOT ctx.closed AND NOT ctx.any_quota),
-    t AS (
-        INSERT INTO {tenant} (id, name, email, address, tax_rate, stripe_customer_id, created_at)
-        SELECT %(t)s, '', '', '', 0, '', now() FROM ok ON CONFLICT (id) DO NOTHING
-    ),"""
-    tail = (
-        "SELECT ctx.metric_ok AND NOT ctx.closed AND NOT ctx.any_quota, ctx.any_quota, ctx.alerts, "
-        "(SELECT count(*) FROM ins) FROM ctx"
-    )
-    return _ingest_sql("ok s", returning_events=False, prelude=prelude, tail=tail)
+_SINGLE_SOURCE = SINGLE_VALUES + " AS s(" + COLUMNS + ")"
 
 
 class _Catalog:
@@ -250,11 +138,13 @@ class _Catalog:
 
     The single-event path checks a metric code against `metrics` (refreshed by every context
     query) without a query; its statement checks the table again, and an unseen code takes the
-    path that reads the catalog. A tenant in `quota_tenants` goes straight to the transactional
+    path that reads the catalog. `shapes` picks the single statement's shape per code (its
+    statement checks the shape too). A tenant in `quota_tenants` goes straight to the transactional
     path (a stale entry only costs that path; a new quota is seen by the statement).
     """
 
     metrics: dict[str, tuple[str, str]] = {}
+    shapes: dict[str, str] = {}
     quota_tenants: set[str] = set()
 
     @classmethod
@@ -282,10 +172,10 @@ def _write(
         # DELETE ROWS); a second ingest inside one outer transaction must not see the first one's
         # rows, hence the (usually no-op) DELETE.
         cur.execute(_STAGE_SQL)
-        with cur.copy(f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN") as copy:
+        with cur.copy(f"COPY {_STAGE} ({COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cur.execute(_ingest_sql(f"{_STAGE} s", returning_events, bool(levels)), params, prepare=True)
+        cur.execute(ingest_sql(f"{_STAGE} s", returning_events, bool(levels)), params, prepare=True)
     else:
         event_id, metric, quantity, ts, resource_id, cost_center, props = rows[0]
         params.update(
@@ -297,7 +187,7 @@ def _write(
             cost_center=cost_center,
             properties=props,
         )
-        cur.execute(_ingest_sql(_SINGLE_SOURCE, returning_events, bool(levels)), params, prepare=True)
+        cur.execute(ingest_sql(_SINGLE_SOURCE, returning_events, bool(levels)), params, prepare=True)
     return cur.fetchall() if returning_events else cur.fetchone()[0]
 
 
@@ -348,7 +238,6 @@ def _ingest_single(tenant_id: str, event, now: datetime) -> IngestResult | None:
     params: dict[str, object] = {
         "t": tenant_id,
         "now": now,
-        "fin": list(FINALIZED),
         "event_id": event_id,
         "metric_id": metric,
         "quantity": quantity,
@@ -361,7 +250,7 @@ def _ingest_single(tenant_id: str, event, now: datetime) -> IngestResult | None:
     with psycopg.Cursor(connection.connection) as cur:
         params["shard"] = _connection_shard(cur)
         try:
-            cur.execute(_single_sql(), params, prepare=True)
+            cur.execute(single_sql(_Catalog.shapes.get(metric, "full")), params, prepare=True)
         except psycopg.errors.NumericValueOutOfRange:
             raise _overflow("") from None
         taken, has_quota, has_alerts, inserted = cur.fetchone()

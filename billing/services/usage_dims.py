@@ -1,6 +1,6 @@
 """Part of the usage writer: the rollups per priced dimension (`UsageDimHourly`, `UsageDimRollup`).
 
-The ingest statement (`billing.services.usage._ingest_sql`) folds each new event of a metric with
+The ingest statement (`billing.services.usage_sql.ingest_sql`) folds each new event of a metric with
 priced keys into both tables through `ingest_ctes`: the keys come from `Metric.dimension_keys`, read
 by a join in that same statement, so the projection always uses the keys committed when it ran.
 

@@ -8,8 +8,9 @@ import pytest
 from django.db import connection
 
 from billing.models import Metric, UsageLevel
-from billing.services.usage import _ingest_sql, usage_record
+from billing.services.usage import usage_record
 from billing.services.usage_levels import usage_levels_rebuild
+from billing.services.usage_sql import ingest_sql as _ingest_sql
 
 from .conftest import at
 from .test_rollups import _fire_concurrently, cost_centers  # noqa: F401 (fixture)
