@@ -158,11 +158,19 @@ class _Catalog:
 
 
 def _write(
-    cur, tenant_id: str, rows: list[tuple], now: datetime, returning_events: bool, use_copy: bool, levels: list[str]
+    cur,
+    tenant_id: str,
+    rows: list[tuple],
+    now: datetime,
+    returning_events: bool,
+    use_copy: bool,
+    levels: list[str],
+    fresh: bool = False,
 ):
     """Store `rows`; return the inserted (metric, timestamp) pairs or their count.
 
-    `levels` are the batch's `latest` / `weighted_sum` metrics, whose rollup is refolded too.
+    `levels` are the batch's `latest` / `weighted_sum` metrics, whose rollup is refolded too;
+    `fresh`: a batch's first attempt, which fails on a key already stored (see `usage_sql.ingest_sql`).
     """
     params = {"t": tenant_id, "now": now, "shard": _connection_shard(cur)}
     if levels:
@@ -175,7 +183,7 @@ def _write(
         with cur.copy(f"COPY {_STAGE} ({COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cur.execute(ingest_sql(f"{_STAGE} s", returning_events, bool(levels)), params, prepare=True)
+        cur.execute(ingest_sql(f"{_STAGE} s", returning_events, bool(levels), fresh=fresh), params, prepare=True)
     else:
         event_id, metric, quantity, ts, resource_id, cost_center, props = rows[0]
         params.update(
@@ -262,7 +270,9 @@ def _ingest_single(tenant_id: str, event, now: datetime) -> IngestResult | None:
     return IngestResult(accepted=inserted, duplicates=1 - inserted)
 
 
-def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool, prefix: str) -> IngestResult:
+def _ingest_once(
+    tenant_id: str, events: list, now: datetime, index_attrs: bool, prefix: str, fresh: bool = False
+) -> IngestResult:
     connection.ensure_connection()
     # A server-binding cursor (not Django's client-side one) and `prepare=True` (Django turns
     # psycopg's automatic preparation off): these few fixed statements are parsed once per
@@ -287,6 +297,7 @@ def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool,
                 ctx.has_quota,
                 use_copy=not (len(events) == 1 and not index_attrs),
                 levels=sorted({row[1] for row in unique_rows if ctx.metrics[row[1]][0] in LEVEL_AGGREGATIONS}),
+                fresh=fresh,
             )
         except psycopg.errors.NumericValueOutOfRange:
             raise _overflow(prefix) from None
@@ -309,6 +320,11 @@ def _ingest_once(tenant_id: str, events: list, now: datetime, index_attrs: bool,
     return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
 
 
+def _is_unique_violation(exc: BaseException) -> bool:
+    """Return whether `exc` (raw psycopg or Django-wrapped) is a unique violation."""
+    return isinstance(exc, psycopg.errors.UniqueViolation) or isinstance(exc.__cause__, psycopg.errors.UniqueViolation)
+
+
 def _is_retryable(exc: BaseException) -> bool:
     """Return whether `exc` (raw psycopg or Django-wrapped) is a deadlock or serialization failure."""
     return isinstance(exc, RETRYABLE) or isinstance(exc.__cause__, RETRYABLE)
@@ -320,7 +336,8 @@ def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, b
 
     All or nothing: any invalid event raises one 400 naming each problem ("events.3.metric" for a
     batch, "metric" for a single event); a hard quota raises 429. Retries the whole transaction on
-    deadlock or serialization failure.
+    deadlock or serialization failure. A batch first tries without looking for duplicates (`fresh`,
+    see `usage_sql.ingest_sql`); a key already stored sends it through once more, skipping them.
     """
     validate_tenant_id(tenant_id)
     if batch and not 1 <= len(events) <= MAX_BATCH:
@@ -330,6 +347,7 @@ def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, b
     now = now or timezone.now()
     prefix = "events." if batch else ""
     single = not batch and len(events) == 1
+    fresh = batch
     for attempt in range(MAX_ATTEMPTS):
         try:
             if single:
@@ -341,8 +359,11 @@ def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, b
                     return result
                 single = False
             with transaction.atomic():
-                return _ingest_once(tenant_id, events, now, batch, prefix)
+                return _ingest_once(tenant_id, events, now, batch, prefix, fresh=fresh)
         except (psycopg.Error, DatabaseError) as exc:
+            if fresh and _is_unique_violation(exc):
+                fresh = False  # a re-sent (or concurrently sent) event: this time the duplicates are skipped
+                continue
             if attempt == MAX_ATTEMPTS - 1 or not _is_retryable(exc):
                 raise
             time.sleep(0.005 * (2**attempt))

@@ -71,6 +71,7 @@ def ingest_sql(
     *,
     shape: str = "full",
     one_row: bool = False,
+    fresh: bool = False,
 ) -> str:
     """Return the one statement that stores new events from `source` and folds them into the rollups.
 
@@ -79,7 +80,10 @@ def ingest_sql(
     the inserts (ending with a comma), `tail` the final SELECT (default: the inserted (metric,
     timestamp) pairs, or their count). `shape` leaves out what a metric of that shape never writes
     (see the module docstring); `one_row` is a source already checked against the catalog (the
-    single event: no join to it, no sort, no grouping).
+    single event: no join to it, no sort, no grouping). `fresh` (a batch's first attempt) inserts
+    every key without `ON CONFLICT`: a key already stored (or being stored by a concurrent
+    transaction) fails the statement with a unique violation, and `usage_ingest` runs the batch again
+    without `fresh`, skipping duplicates; with no duplicate, the events need no join to the keys.
     """
     ev, key, roll, hourly, daily, metric = (
         UsageEvent._meta.db_table,
@@ -116,14 +120,13 @@ def ingest_sql(
     WITH {prelude} k AS (
         INSERT INTO {key} AS k (tenant_id, event_id, "timestamp")
         SELECT %(t)s, s.event_id, s.ts FROM {source} {checked}
-        ON CONFLICT (tenant_id, event_id) DO NOTHING
-        RETURNING k.event_id
+        {"" if fresh else "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING k.event_id"}
     ), ins AS (
         INSERT INTO {ev} AS e (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id, cost_center,
                                properties, received_at, unique_key)
         SELECT %(t)s, s.event_id, s.metric_id, s.quantity, s.ts, s.resource_id, s.cost_center, s.properties,
                %(now)s, {unique_key}
-        FROM {source} JOIN k ON k.event_id = s.event_id {ins_join}
+        FROM {source} {"" if fresh else "JOIN k ON k.event_id = s.event_id"} {ins_join}
         RETURNING e.id, e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center, e.properties,
                   e.unique_key
     ), roll AS ({rollup}

@@ -196,3 +196,50 @@ def test_hard_quota_hook_sees_only_new_events_and_can_refuse(catalog, tenant, po
     assert refused.json()["errors"][0]["code"] == "quota_exceeded"
     assert UsageEvent.objects.filter(tenant_id="acme").count() == 3
     assert sum(h.event_count for h in UsageHourly.objects.filter(tenant_id="acme")) == 3
+
+
+def test_a_batch_looks_for_duplicates_only_when_one_is_stored(catalog, tenant, monkeypatch, month_start):
+    # first attempt without ON CONFLICT; a stored key fails it and the batch runs again skipping duplicates
+    from billing.services import usage
+
+    attempts = []
+    real = usage._ingest_once
+
+    def spy(*args, fresh=False):
+        attempts.append(fresh)
+        return real(*args, fresh=fresh)
+
+    monkeypatch.setattr(usage, "_ingest_once", spy)
+    hour = at(month_start, hours=3)
+    first = [{"event_id": f"f{i}", "metric": "api_calls", "quantity": i, "timestamp": hour} for i in range(1, 5)]
+    assert usage_ingest(tenant_id="acme", events=first).accepted == 4
+    assert attempts == [True]
+    attempts.clear()
+    again = [*first[2:], {"event_id": "f9", "metric": "api_calls", "quantity": 9, "timestamp": hour}]
+    result = usage_ingest(tenant_id="acme", events=again)
+    assert (result.accepted, result.duplicates) == (1, 2)
+    assert attempts == [True, False]
+    assert UsageEvent.objects.filter(tenant_id="acme").count() == 5
+    hourly = UsageHourly.objects.filter(tenant_id="acme")
+    assert sum(h.quantity_sum for h in hourly) == 1 + 2 + 3 + 4 + 9
+    assert sum(h.event_count for h in hourly) == 5
+
+
+def test_a_duplicate_batch_inside_an_outer_transaction_keeps_its_earlier_work(catalog, tenant, month_start):
+    from django.db import transaction
+
+    hour = at(month_start, hours=4)
+    with transaction.atomic():
+        Tenant.objects.filter(id="acme").update(name="kept")
+        usage_ingest(tenant_id="acme", events=[{"event_id": "o1", "metric": "jobs", "timestamp": hour}])
+        result = usage_ingest(
+            tenant_id="acme",
+            events=[
+                {"event_id": "o1", "metric": "jobs", "timestamp": hour},
+                {"event_id": "o2", "metric": "jobs", "timestamp": hour},
+            ],
+        )
+    assert (result.accepted, result.duplicates) == (1, 1)
+    assert Tenant.objects.get(id="acme").name == "kept"
+    assert sorted(UsageEvent.objects.filter(tenant_id="acme").values_list("event_id", flat=True)) == ["o1", "o2"]
+    assert sum(h.event_count for h in UsageHourly.objects.filter(tenant_id="acme")) == 2
