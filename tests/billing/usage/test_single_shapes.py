@@ -30,7 +30,11 @@ EVENTS = {
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Record the text of every statement the ingest sends on its psycopg cursors."""
+    """Record the text of every statement the ingest sends on its psycopg cursors.
+
+    The process forgets the tenants earlier tests gave quotas (a remembered one skips the one statement).
+    """
+    monkeypatch.setattr(usage_service._Catalog, "quota_tenants", set())
     seen: list[str] = []
     execute = psycopg.Cursor.execute
 
