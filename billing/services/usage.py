@@ -22,6 +22,7 @@ all-or-nothing.
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from contextlib import nullcontext
@@ -43,6 +44,7 @@ from billing.models.usage_levels import LEVEL_AGGREGATIONS
 from billing.services.usage_levels import level_rollup_lock
 from billing.services.usage_sql import COLUMNS, FINALIZED, SINGLE_VALUES, ingest_sql, single_shape, single_sql
 from billing.services.usage_validation import EventContext, EventErrors, clean_events, validate_tenant_id
+from billing.signals import usage_recorded
 from billing_project.observability.metrics import observe_ingest
 
 MAX_BATCH = 1000
@@ -199,17 +201,22 @@ def _write(
     return cur.fetchall() if returning_events else cur.fetchone()[0]
 
 
+def _after_commit(tenant_id: str, has_alerts: bool) -> None:
+    # The context query (or the single statement) already told whether the tenant has alerts: most
+    # tenants skip a round trip.
+    if has_alerts:
+        from realtime.services.alerts import alerts_schedule_evaluation
+
+        alerts_schedule_evaluation(tenant_id=tenant_id)
+    usage_recorded.send(sender=None, tenant_id=tenant_id)
+
+
 def _schedule_after_commit(tenant_id: str, *, has_alerts: bool) -> None:
-    from billing.signals import usage_recorded
-    from realtime.services.alerts import alerts_schedule_evaluation
-
-    def fire():
-        # The context query already told whether the tenant has alerts: most tenants skip a round trip.
-        if has_alerts:
-            alerts_schedule_evaluation(tenant_id=tenant_id)
-        usage_recorded.send(sender=None, tenant_id=tenant_id)
-
-    transaction.on_commit(fire)
+    """Announce the new usage once it is committed (at once outside an atomic block, as on_commit would)."""
+    if connection.in_atomic_block:
+        transaction.on_commit(functools.partial(_after_commit, tenant_id, has_alerts))
+    else:
+        _after_commit(tenant_id, has_alerts)
 
 
 def _overflow(prefix: str) -> exceptions.ValidationError:
@@ -220,6 +227,21 @@ def _overflow(prefix: str) -> exceptions.ValidationError:
             ]
         }
     )
+
+
+def _single_cursor() -> psycopg.Cursor:
+    """Return this thread's server-binding cursor for the single statement, one per connection.
+
+    Django's connection is per thread, and a cursor is reused only on the connection it was made
+    for (a reconnect gets a new one): no cursor set-up per event.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    cur = getattr(raw, "_usage_single_cursor", None)
+    if cur is None:
+        cur = psycopg.Cursor(raw)
+        setattr(raw, "_usage_single_cursor", cur)  # noqa: B010 (psycopg's Connection declares no such attribute)
+    return cur
 
 
 def _ingest_single(tenant_id: str, event, now: datetime) -> IngestResult | None:
@@ -254,14 +276,13 @@ def _ingest_single(tenant_id: str, event, now: datetime) -> IngestResult | None:
         "cost_center": cost_center,
         "properties": props,
     }
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cur:
-        params["shard"] = _connection_shard(cur)
-        try:
-            cur.execute(single_sql(_Catalog.shapes.get(metric, "full")), params, prepare=True)
-        except psycopg.errors.NumericValueOutOfRange:
-            raise _overflow("") from None
-        taken, has_quota, has_alerts, inserted = cur.fetchone()
+    cur = _single_cursor()
+    params["shard"] = _connection_shard(cur)
+    try:
+        cur.execute(single_sql(_Catalog.shapes.get(metric, "full")), params, prepare=True)
+    except psycopg.errors.NumericValueOutOfRange:
+        raise _overflow("") from None
+    taken, has_quota, has_alerts, inserted = cur.fetchone()
     if not taken:
         _Catalog.saw_quota(tenant_id, has_quota)
         return None

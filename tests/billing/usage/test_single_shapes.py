@@ -128,3 +128,17 @@ def test_a_client_accepting_no_json_is_refused_as_before(catalog, service):
     assert r.status_code == 406
     assert r.json()["errors"][0]["code"] == "not_acceptable"
     assert not UsageEvent.objects.filter(event_id="x1").exists()
+
+
+def test_the_single_statements_cursor_is_per_connection_and_survives_a_reconnect(catalog, service, sent):
+    from django.db import connection
+
+    _warm(service)
+    assert service.post(f"{BASE}/acme/usage", {"event_id": "c1", "metric": "jobs"}, format="json").status_code == 201
+    first = connection.connection._usage_single_cursor
+    assert service.post(f"{BASE}/acme/usage", {"event_id": "c2", "metric": "jobs"}, format="json").status_code == 201
+    assert connection.connection._usage_single_cursor is first
+    connection.close()
+    assert service.post(f"{BASE}/acme/usage", {"event_id": "c3", "metric": "jobs"}, format="json").status_code == 201
+    assert connection.connection._usage_single_cursor is not first
+    assert sorted(UsageEvent.objects.filter(tenant_id="acme").values_list("event_id", flat=True)) == ["c1", "c2", "c3"]
