@@ -137,6 +137,9 @@ class Series:
             "ratio": round(p99 / p50, 2) if p50 else float("nan"),
             "cpu_p50_ms": round(percentile(self.cpu, 50), 2),
             "cpu_p99_ms": round(percentile(self.cpu, 99), 2),
+            "cpu_max_ms": round(max(self.cpu, default=0.0), 2),
+            # requests whose server CPU was 1.5 × the median or more: the service's own outliers
+            "cpu_spikes": sum(1 for c in self.cpu if c >= 1.5 * percentile(self.cpu, 50)),
             "tail_cpu_ms": round(statistics.mean(self.cpu[i] for i in tail), 2) if tail else 0.0,
             "tail_wait_ms": round(statistics.mean(self.wait[i] for i in tail), 2) if tail else 0.0,
             "wait_p50_ms": round(percentile(self.wait, 50), 2),
@@ -191,15 +194,15 @@ def report(results: dict, label: str = "") -> None:
     """Print one line per endpoint: wall p50/p99 and their ratio, then the server's CPU and the tail's make-up."""
     say(
         f"{label}{'endpoint':12s} {'p50':>6s} {'p99':>6s} {'p99/p50':>7s} | server CPU {'p50':>5s} {'p99':>5s} "
-        f"{'ratio':>5s} | p99 tail: CPU {'wait':>5s} | load"
+        f"{'ratio':>5s} {'max':>5s} spikes | p99 tail: CPU {'wait':>5s} | load"
     )
     for name, r in results.items():
         flag = "ok" if r["ratio"] <= RATIO_GOAL and not r["errors"] else "MISSED"
         cpu_ratio = r["cpu_p99_ms"] / r["cpu_p50_ms"] if r["cpu_p50_ms"] else float("nan")
         say(
             f"{label}{name:12s} {r['p50_ms']:6.1f} {r['p99_ms']:6.1f} {r['ratio']:7.2f} |            "
-            f"{r['cpu_p50_ms']:5.1f} {r['cpu_p99_ms']:5.1f} {cpu_ratio:5.2f} |           {r['tail_cpu_ms']:4.1f} "
-            f"{r['tail_wait_ms']:5.1f} | {r['load']:.2f}  {flag}"
+            f"{r['cpu_p50_ms']:5.1f} {r['cpu_p99_ms']:5.1f} {cpu_ratio:5.2f} {r['cpu_max_ms']:5.0f} "
+            f"{r['cpu_spikes']:6d} |      {r['tail_cpu_ms']:4.1f} {r['tail_wait_ms']:5.1f} | {r['load']:.2f}  {flag}"
         )
 
 

@@ -3,12 +3,13 @@
 A loaded Django app holds ~130,000 container objects (modules, classes, URL patterns, serializers'
 fields, model metadata) that live as long as the process. Left to CPython's collector they sit in
 the oldest generation, and every full collection walks all of them: measured on the 1M-event bench
-tenant, one full collection every ~900 read requests, 390 ms of wall time for the request it lands
-in (a p99.9 of its own) against 2–30 ms for the request itself. `gc.freeze()` moves them to the
-permanent generation, which no collection visits; a full collection then walks only what requests
-left behind (a few thousand objects, about 1 ms), and none came within 1,800 requests. The young
-generations keep their default thresholds: raising gen0's to 10,000 cut the number of collections
-twentyfold but made each one longer (8 ms at most, against 5), the wrong trade for tails.
+tenant (bench/tails.py --inproc), one full collection every ~900 read requests, 389 ms of wall time
+at load 7 for the request it lands in, against 5–50 ms for the request itself. `gc.freeze()` moves
+them to the permanent generation, which no collection visits; what requests leave behind in the old
+generation stays small (3,000–8,000 objects after 900–1,800 reads), and no full collection came
+within 1,800 requests. The young generations keep their default thresholds: raising gen0's to 10,000
+cut the number of collections twentyfold but made each one longer (8.4 ms at most, against 4.7),
+the wrong trade for tails.
 
 gunicorn.conf.py calls `freeze_loaded_app()` in each worker once the application is loaded
 (`post_worker_init`), before it serves its first request.
