@@ -8,12 +8,15 @@ drift of the machine's load weighs on all of them alike.
 For each request the bench also reads, from /proc/<pid>/task/<tid>/schedstat, the CPU time the
 server used for it (gunicorn workers and their PostgreSQL backends) and the time those threads
 waited for a CPU (runnable, not running: the other engineers' processes on the shared cores). A tail
-made of CPU is the service's own variance; a tail made of run-queue wait is the machine's.
+made of CPU is the service's own variance; a tail made of run-queue wait is the machine's. The most
+CPU any request took and the count of requests at 1.5 × the median CPU or more are the service's
+outliers (a full garbage collection, a reopened connection).
 
-`--inproc` also times each read in this process, without HTTP or middleware (`perf_counter` and
-`process_time`, and the collector's pauses through `gc.callbacks`).
+`--inproc` times each read in this process instead, without HTTP or middleware (`perf_counter`,
+`process_time`, the collector's pauses through `gc.callbacks`, SQL time and the backend's CPU), on
+the tenant a full run loaded; `--no-freeze` leaves the collector as it starts, for comparison.
 
-    .venv/bin/python bench/tails.py [--quick] [--events N] [--requests N] [--rounds N] [--inproc]
+    .venv/bin/python bench/tails.py [--quick] [--events N] [--requests N] [--rounds N] [--inproc [--no-freeze]]
 
 Everything talks to 127.0.0.1 only and every loop is bounded in count and in time.
 """
