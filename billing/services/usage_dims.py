@@ -105,7 +105,7 @@ def _changed() -> dict[str, list[str]]:
 
 def _open_since(cur) -> tuple[list[str], list[datetime]]:
     """Return (tenant ids, the hour each one's open periods start from: its last closed period's end)."""
-    from billing.services.usage import FINALIZED  # the ingest's own notion of a closed period
+    from billing.services.usage_sql import FINALIZED  # the ingest's own notion of a closed period
 
     cur.execute(
         f"SELECT x.id, c.since FROM {Tenant._meta.db_table} x LEFT JOIN ("
