@@ -220,6 +220,7 @@ def main(
     rounds: int | None = None,
     tenant: str = TENANT,
     env: dict | None = None,
+    threads: int = 1,
 ) -> dict:
     """Run the benchmark and return its figures per endpoint (p50, p99, p99/p50, CPU, wait, load)."""
     n_events = events or EVENTS
@@ -229,7 +230,7 @@ def main(
     facts = ensure_big_tenant(tenant, n_events=n_events)
     top_up_current_hour(tenant, n_events)
     headers = {"Authorization": f"Bearer {token('finance')}"}
-    with Server(workers=2, env=env) as server:
+    with Server(workers=2, threads=threads, env=env) as server:
         assert server.proc is not None
         sub = ensure_subscription(server.port, headers, tenant)
         say(
@@ -267,13 +268,14 @@ def cli() -> int:
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--requests", type=int, default=None, help="requests per endpoint")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1, help="gthread threads per worker (make serve: 4)")
     parser.add_argument("--tenant", default=TENANT)
     parser.add_argument("--inproc", action="store_true", help="only the in-process timings (no server)")
     parser.add_argument("--no-freeze", action="store_true", help="in process: leave the collector as it starts")
     a = parser.parse_args()
     if a.inproc:
         return inproc_only(a.tenant, a.requests or 200, freeze=not a.no_freeze)
-    result = main(a.quick, events=a.events, requests=a.requests, rounds=a.rounds, tenant=a.tenant)
+    result = main(a.quick, events=a.events, requests=a.requests, rounds=a.rounds, tenant=a.tenant, threads=a.threads)
     return 0 if result["met"] else 1
 
 
