@@ -2,8 +2,9 @@
 
 Goal (issue 17, Deliver 5, "Tails too"): p99 ≤ 2 × p50 for the usage summary, the billing preview and
 estimate, and the real-time cost `current`, `by-resource` and `timeline` (hourly). One client,
-gunicorn with 2 workers (as the other latency benches), the endpoints taken in turn in blocks so a
-drift of the machine's load weighs on all of them alike.
+gunicorn as `make serve` runs it (gthread workers, here 2 × 4 threads; `--threads 1` for sync workers
+as the other latency benches), the endpoints taken in turn in blocks so a drift of the machine's load
+weighs on all of them alike.
 
 For each request the bench also reads, from /proc/<pid>/task/<tid>/schedstat, the CPU time the
 server used for it (gunicorn workers and their PostgreSQL backends) and the time those threads
@@ -220,7 +221,8 @@ def main(
     rounds: int | None = None,
     tenant: str = TENANT,
     env: dict | None = None,
-    threads: int = 1,
+    threads: int = 4,
+    workers: int = 2,
 ) -> dict:
     """Run the benchmark and return its figures per endpoint (p50, p99, p99/p50, CPU, wait, load)."""
     n_events = events or EVENTS
@@ -230,7 +232,7 @@ def main(
     facts = ensure_big_tenant(tenant, n_events=n_events)
     top_up_current_hour(tenant, n_events)
     headers = {"Authorization": f"Bearer {token('finance')}"}
-    with Server(workers=2, threads=threads, env=env) as server:
+    with Server(workers=workers, threads=threads, env=env) as server:
         assert server.proc is not None
         sub = ensure_subscription(server.port, headers, tenant)
         say(
@@ -268,14 +270,23 @@ def cli() -> int:
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--requests", type=int, default=None, help="requests per endpoint")
     parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=1, help="gthread threads per worker (make serve: 4)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (as make serve; 1: sync)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--tenant", default=TENANT)
     parser.add_argument("--inproc", action="store_true", help="only the in-process timings (no server)")
     parser.add_argument("--no-freeze", action="store_true", help="in process: leave the collector as it starts")
     a = parser.parse_args()
     if a.inproc:
         return inproc_only(a.tenant, a.requests or 200, freeze=not a.no_freeze)
-    result = main(a.quick, events=a.events, requests=a.requests, rounds=a.rounds, tenant=a.tenant, threads=a.threads)
+    result = main(
+        a.quick,
+        events=a.events,
+        requests=a.requests,
+        rounds=a.rounds,
+        tenant=a.tenant,
+        threads=a.threads,
+        workers=a.workers,
+    )
     return 0 if result["met"] else 1
 
 
