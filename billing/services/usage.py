@@ -341,14 +341,9 @@ def _ingest_once(
     return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
 
 
-def _is_unique_violation(exc: BaseException) -> bool:
-    """Return whether `exc` (raw psycopg or Django-wrapped) is a unique violation."""
-    return isinstance(exc, psycopg.errors.UniqueViolation) or isinstance(exc.__cause__, psycopg.errors.UniqueViolation)
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    """Return whether `exc` (raw psycopg or Django-wrapped) is a deadlock or serialization failure."""
-    return isinstance(exc, RETRYABLE) or isinstance(exc.__cause__, RETRYABLE)
+def _caused_by(exc: BaseException, kinds) -> bool:
+    """Return whether `exc` (raw psycopg or Django-wrapped) is one of `kinds`."""
+    return isinstance(exc, kinds) or isinstance(exc.__cause__, kinds)
 
 
 @observe_ingest
@@ -382,10 +377,10 @@ def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, b
             with transaction.atomic():
                 return _ingest_once(tenant_id, events, now, batch, prefix, fresh=fresh)
         except (psycopg.Error, DatabaseError) as exc:
-            if fresh and _is_unique_violation(exc):
+            if fresh and _caused_by(exc, psycopg.errors.UniqueViolation):
                 fresh = False  # a re-sent (or concurrently sent) event: this time the duplicates are skipped
                 continue
-            if attempt == MAX_ATTEMPTS - 1 or not _is_retryable(exc):
+            if attempt == MAX_ATTEMPTS - 1 or not _caused_by(exc, RETRYABLE):
                 raise
             time.sleep(0.005 * (2**attempt))
     raise AssertionError("unreachable")

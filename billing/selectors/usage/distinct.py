@@ -81,13 +81,14 @@ def _pairs_sql(tenant_id: str, code: str, start: datetime, end: datetime) -> tup
         parts.append(_WHOLE)
         params += [tenant_id, code, whole_start, whole_end]
     for day, lo, hi in edges:
+        edge = [tenant_id, code, day, tenant_id, code, lo, hi]
         if lo == day_start(day):
             later = [tenant_id, code, hi, day_start(day + DAY)]
             parts.append(_HEAD)
-            params += [tenant_id, code, day, *later, tenant_id, code, day, tenant_id, code, lo, hi, *later]
+            params += [tenant_id, code, day, *later, *edge, *later]
         else:
             parts.append(_EDGE)
-            params += [tenant_id, code, day, tenant_id, code, lo, hi]
+            params += edge
     return " UNION ALL ".join(parts), params
 
 
