@@ -39,15 +39,18 @@ def json_depth_exceeds(value, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def parse_json(body: bytes):
-    """Return the parsed JSON `body`; raise 400 `parse_error` when malformed, `json_too_deep` when too nested."""
+def parse_json(body: bytes, check_depth: bool = True):
+    """Return the parsed JSON `body`; raise 400 `parse_error` when malformed, `json_too_deep` when too nested.
+
+    `check_depth=False` leaves the depth to the caller (orjson itself stops at 1,024 levels).
+    """
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc) or "recursion" in str(exc):
             raise JsonTooDeep() from None
         raise exceptions.ParseError("The body is not valid JSON.") from None
-    if isinstance(value, (dict, list)) and json_depth_exceeds(value):
+    if check_depth and isinstance(value, (dict, list)) and json_depth_exceeds(value):
         raise JsonTooDeep()
     if b"\\u0000" in body:  # cheap pre-check: only a body with an escaped NUL is walked
         path = nul_path(value)

@@ -18,7 +18,7 @@ from billing.selectors.usage import GROUP_BY, usage_by_metric, usage_default_ran
 from billing.services.usage import MAX_BATCH, usage_ingest, validate_tenant_id
 from billing_project.errors import invalid
 from billing_project.fields import format_instant, parse_instant, plain_decimal
-from billing_project.parsers import parse_json
+from billing_project.parsers import JsonTooDeep, json_depth_exceeds, parse_json
 from billing_project.renderers import json_response
 
 
@@ -93,11 +93,22 @@ class UsageBatchView(APIView):
 
     @extend_schema(request=UsageBatchSerializer, responses={200: UsageBatchResultSerializer})
     def post(self, request, tenant_id: str):
-        body = parse_json(request.body)
+        raw = request.body
+        body = parse_json(raw, check_depth=False)
+        # A body of the events alone is handed over as sent, its depth checked only if the
+        # statement that validates it does not take it (see usage_ingest).
         events = body.get("events") if isinstance(body, dict) else None
+        plain = (
+            isinstance(events, list)
+            and len(body) == 1
+            and 1 <= len(events) <= MAX_BATCH
+            and all(type(e) is dict for e in events)
+        )
+        if not plain and json_depth_exceeds(body):
+            raise JsonTooDeep()
         if not isinstance(events, list):
             raise invalid("events", 'Expected {"events": [...]} with 1 to 1000 events.', "invalid")
-        result = usage_ingest(tenant_id=tenant_id, events=events, batch=True)
+        result = usage_ingest(tenant_id=tenant_id, events=events, batch=True, body=raw if plain else None)
         return Response({"accepted": result.accepted, "duplicates": result.duplicates})
 
 

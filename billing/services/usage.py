@@ -42,10 +42,26 @@ from billing.models import (
 from billing.models.usage import ROLLUP_SHARDS
 from billing.models.usage_levels import LEVEL_AGGREGATIONS
 from billing.services.usage_levels import level_rollup_lock
-from billing.services.usage_sql import COLUMNS, FINALIZED, SINGLE_VALUES, ingest_sql, single_shape, single_sql
-from billing.services.usage_validation import EventContext, EventErrors, clean_events, validate_tenant_id
+from billing.services.usage_sql import (
+    COLUMNS,
+    FINALIZED,
+    SINGLE_VALUES,
+    batch_sql,
+    ingest_sql,
+    single_shape,
+    single_sql,
+)
+from billing.services.usage_validation import (
+    MAX_FUTURE,
+    EventContext,
+    EventErrors,
+    clean_events,
+    plain_batch,
+    validate_tenant_id,
+)
 from billing.signals import usage_recorded
 from billing_project.observability.metrics import observe_ingest
+from billing_project.parsers import MAX_JSON_DEPTH, JsonTooDeep, json_depth_exceeds
 
 MAX_BATCH = 1000
 MAX_ATTEMPTS = 5
@@ -341,19 +357,49 @@ def _ingest_once(
     return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
 
 
+def _ingest_raw(tenant_id: str, body: bytes, n: int, now: datetime, fresh: bool) -> IngestResult | None:
+    """Store a batch of `n` events from its JSON `body` in one statement; None: not taken (nothing written).
+
+    The statement validates the events itself (`usage_sql.batch_sql`): no Python object per event, no
+    staging COPY. It takes a batch only when every event is in the plain forms it checks and the
+    tenant has no quota; anything else goes through the Python checks, which name each problem.
+    """
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cur:
+        params = {
+            "t": tenant_id,
+            "now": now,
+            "latest": now + MAX_FUTURE,
+            "shard": _connection_shard(cur),
+            "body": body.decode(),
+            "n": n,
+        }
+        taken, has_quota, has_alerts, inserted = cur.execute(batch_sql(fresh), params, prepare=True).fetchone()
+    if not taken:
+        _Catalog.saw_quota(tenant_id, has_quota)
+        return None
+    if inserted:
+        _schedule_after_commit(tenant_id, has_alerts=has_alerts)
+    return IngestResult(accepted=inserted, duplicates=n - inserted)
+
+
 def _caused_by(exc: BaseException, kinds) -> bool:
     """Return whether `exc` (raw psycopg or Django-wrapped) is one of `kinds`."""
     return isinstance(exc, kinds) or isinstance(exc.__cause__, kinds)
 
 
 @observe_ingest
-def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, batch: bool = True) -> IngestResult:
+def usage_ingest(
+    *, tenant_id: str, events: list, now: datetime | None = None, batch: bool = True, body: bytes | None = None
+) -> IngestResult:
     """Return how many of `events` (parsed JSON objects) were new and how many were duplicates.
 
     All or nothing: any invalid event raises one 400 naming each problem ("events.3.metric" for a
     batch, "metric" for a single event); a hard quota raises 429. Retries the whole transaction on
     deadlock or serialization failure. A batch first tries without looking for duplicates (`fresh`,
     see `usage_sql.ingest_sql`); a key already stored sends it through once more, skipping them.
+    `body`: the batch's request body, exactly `{"events": events}` as sent and not yet checked for
+    depth; the statement of `_ingest_raw` tries it first.
     """
     validate_tenant_id(tenant_id)
     if batch and not 1 <= len(events) <= MAX_BATCH:
@@ -364,8 +410,23 @@ def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, b
     prefix = "events." if batch else ""
     single = not batch and len(events) == 1
     fresh = batch
-    for attempt in range(MAX_ATTEMPTS):
+    raw = (
+        batch
+        and body is not None
+        and tenant_id not in _Catalog.quota_tenants
+        and b"\\u0000" not in body
+        and plain_batch(events)
+    )
+    for attempt in range(MAX_ATTEMPTS + 2):
         try:
+            if raw:
+                with transaction.atomic():
+                    result = _ingest_raw(tenant_id, body, len(events), now, fresh)  # type: ignore[arg-type]
+                if result is not None:
+                    return result
+                raw, fresh = False, True
+            if body is not None and json_depth_exceeds(events, MAX_JSON_DEPTH - 1):
+                raise JsonTooDeep()
             if single:
                 # Outside an atomic block the one statement is its own (durable) transaction:
                 # no BEGIN, context query or COMMIT round trips. Inside one, a savepoint.
@@ -380,7 +441,10 @@ def usage_ingest(*, tenant_id: str, events: list, now: datetime | None = None, b
             if fresh and _caused_by(exc, psycopg.errors.UniqueViolation):
                 fresh = False  # a re-sent (or concurrently sent) event: this time the duplicates are skipped
                 continue
-            if attempt == MAX_ATTEMPTS - 1 or not _caused_by(exc, RETRYABLE):
+            if raw and not _caused_by(exc, RETRYABLE):
+                raw, fresh = False, True  # e.g. a date that does not exist: the Python checks name it
+                continue
+            if attempt >= MAX_ATTEMPTS - 1 or not _caused_by(exc, RETRYABLE):
                 raise
             time.sleep(0.005 * (2**attempt))
     raise AssertionError("unreachable")

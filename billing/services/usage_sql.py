@@ -35,6 +35,8 @@ from billing.models import (
 from billing.models.usage_levels import LEVEL_AGGREGATIONS
 from billing.services.usage_dims import ingest_ctes
 from billing.services.usage_levels import level_rollup_cte
+from billing.services.usage_validation import MAX_DECIMAL_PLACES, MAX_ID_LENGTH, MAX_PROPERTIES_BYTES, MAX_QUANTITY
+from billing_project.fields import INSTANT_MAX, INSTANT_MIN
 
 COLUMNS = "event_id, metric_id, quantity, ts, resource_id, cost_center, properties"
 SHAPES = ("plain", "unique", "full")
@@ -194,3 +196,79 @@ def single_sql(shape: str = "full") -> str:
     )
     sql = ingest_sql("ok s", returning_events=False, prelude=prelude, tail=tail, shape=shape, one_row=True)
     return " ".join(sql.split())
+
+
+# --- a batch validated by the statement itself ---------------------------------------------------------
+# `usage_validation.plain_batch` has checked each field's JSON type and the shape of its text (a plain
+# decimal, an ISO 8601 instant, properties without floats); the statement checks the values. PostgreSQL
+# reads a number as its exact literal where Python reads a float: a fractional quantity is taken only
+# when it has at most 15 significant digits, where the two agree.
+_BATCH_SOURCE = """ROWS FROM (jsonb_to_recordset(%(body)s::jsonb -> 'events') AS (
+        event_id text, metric text, quantity text, "timestamp" text, resource_id text, cost_center text,
+        properties jsonb)) WITH ORDINALITY AS r(event_id, metric, quantity, "timestamp", resource_id, cost_center,
+        properties, ord)"""
+_BATCH_FIELDS = """r.ord, r.event_id, r.metric AS metric_id,
+        CASE WHEN r.quantity IS NULL THEN 1::numeric
+             WHEN strpos(r.quantity, '.') = 0 OR length(ltrim(replace(r.quantity, '.', ''), '0')) <= 15
+             THEN r.quantity::numeric END AS quantity,
+        CASE WHEN r."timestamp" IS NULL THEN %(now)s::timestamptz
+             WHEN right(r."timestamp", 1) = 'Z' OR substr(r."timestamp", length(r."timestamp") - 5, 1) IN ('+', '-')
+             THEN r."timestamp"::timestamptz
+             ELSE (r."timestamp" || 'Z')::timestamptz END AS ts,
+        coalesce(r.resource_id, '') AS resource_id, coalesce(r.cost_center, '') AS cost_center,
+        coalesce(r.properties, '{}'::jsonb) AS properties"""
+
+
+@functools.cache
+def batch_sql(fresh: bool) -> str:
+    """Return the statement storing a whole batch from its JSON body (`%(body)s`, `%(n)s` events).
+
+    `src` reads every event (see `_batch_fields`); `ctx` decides: every event valid against the
+    catalog (a known metric that is not a level), the tenant's live cost centers, the finalized
+    periods and the time bounds, exactly `n` events, and a tenant without quotas (their enforcement
+    and notices need the Python path). Only then are the Tenant row, keys, events and rollups
+    written, the first occurrence of a repeated event_id winning; the final row says (taken,
+    any quota, any alert, events inserted). `fresh`: as `ingest_sql`.
+    """
+    from costcenters.selectors.cost_centers import cost_center_live_sql
+    from quotas.selectors.quotas import quota_exists_sql
+    from realtime.selectors.alerts import alert_exists_sql
+
+    metric, invoice, tenant = Metric._meta.db_table, Invoice._meta.db_table, Tenant._meta.db_table
+    levels = ", ".join(f"'{a}'" for a in LEVEL_AGGREGATIONS)
+    finalized = ", ".join(f"'{s}'" for s in FINALIZED)
+    prelude = f"""
+    closed AS (
+        SELECT range_agg(tstzrange(period_start, period_end)) AS periods FROM {invoice}
+        WHERE tenant_id = %(t)s AND status IN ({finalized})
+    ),
+    src AS (SELECT {_BATCH_FIELDS} FROM {_BATCH_SOURCE}),
+    checked AS (
+        SELECT count(*) AS n, bool_and(coalesce(
+            length(s.event_id) BETWEEN 1 AND {MAX_ID_LENGTH}
+            AND m.code IS NOT NULL AND m.aggregation NOT IN ({levels})
+            AND s.quantity <= {MAX_QUANTITY} AND scale(s.quantity) <= {MAX_DECIMAL_PLACES}
+            AND s.ts >= '{INSTANT_MIN.isoformat()}' AND s.ts < '{INSTANT_MAX.isoformat()}' AND s.ts <= %(latest)s
+            AND NOT coalesce((SELECT periods FROM closed) @> s.ts, false)
+            AND length(s.resource_id) <= {MAX_ID_LENGTH}
+            AND (s.cost_center = '' OR {cost_center_live_sql(tenant_param="%(t)s", code="s.cost_center")})
+            AND octet_length(s.properties::text) <= {MAX_PROPERTIES_BYTES}, false)
+        ) AS all_ok
+        FROM src s LEFT JOIN {metric} m ON m.code = s.metric_id
+    ),
+    ctx AS (
+        SELECT coalesce(all_ok, false) AND n = %(n)s AND NOT f.any_quota AS go, f.any_quota, f.alerts
+        FROM checked, (SELECT {quota_exists_sql(tenant_param="%(t)s")} AS any_quota,
+                              {alert_exists_sql(tenant_param="%(t)s")} AS alerts) f
+    ),
+    ok AS (
+        SELECT DISTINCT ON (src.event_id) src.event_id, src.metric_id, src.quantity, src.ts, src.resource_id,
+               src.cost_center, src.properties
+        FROM src, ctx WHERE ctx.go ORDER BY src.event_id, src.ord
+    ),
+    t AS (
+        INSERT INTO {tenant} (id, name, email, address, tax_rate, stripe_customer_id, created_at)
+        SELECT %(t)s, '', '', '', 0, '', now() FROM ctx WHERE go ON CONFLICT (id) DO NOTHING
+    ),"""
+    tail = "SELECT ctx.go, ctx.any_quota, ctx.alerts, (SELECT count(*) FROM ins) FROM ctx"
+    return ingest_sql("ok s", returning_events=False, prelude=prelude, tail=tail, fresh=fresh)

@@ -310,3 +310,76 @@ def clean_events(ctx: EventContext, events: list, errors: EventErrors, index_att
         if row is not None:
             rows.append(row)
     return rows
+
+
+# --- the shapes `usage_sql.batch_sql` takes ---------------------------------------------------------------
+PLAIN_DECIMAL_RE = re.compile(r"[0-9]{1,16}(\.[0-9]{1,12})?")
+PLAIN_INSTANT_RE = re.compile(
+    r"[12][0-9]{3}-[01][0-9]-[0-3][0-9]T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?"
+)
+_MAX_QUANTITY_INT = int(MAX_QUANTITY)
+_PLAIN_KEYS = frozenset(name for name, _, _ in FIELD_CHECKS)
+_PLAIN_PROPERTIES_DEPTH = 58  # the properties' own nesting below the body's 4 levels (MAX_JSON_DEPTH = 64)
+
+
+def _plain_value(value, depth: int = 0) -> bool:
+    """Return whether the JSON `value` holds no float (PostgreSQL would keep its literal, Python its
+    shortest form) and nests at most `_PLAIN_PROPERTIES_DEPTH` levels."""
+    kind = type(value)
+    if kind is float:
+        return False
+    if kind is dict or kind is list:
+        if depth >= _PLAIN_PROPERTIES_DEPTH:
+            return False
+        return all(_plain_value(v, depth + 1) for v in (value.values() if kind is dict else value))
+    return True
+
+
+def _plain_quantity(quantity) -> bool:
+    kind = type(quantity)
+    if kind is str:
+        return PLAIN_DECIMAL_RE.fullmatch(quantity) is not None
+    return (kind is int or kind is float) and 0 <= quantity <= _MAX_QUANTITY_INT
+
+
+def _plain_properties(properties) -> bool:
+    if properties is None:
+        return True
+    if type(properties) is not dict:
+        return False
+    for value in properties.values():
+        kind = type(value)
+        if kind is float or ((kind is dict or kind is list) and not _plain_value(value, 1)):
+            return False
+    return True
+
+
+def _plain_event(ev: dict) -> bool:
+    get = ev.get
+    if type(get("event_id")) is not str or type(get("metric")) is not str or not _plain_quantity(get("quantity", 1)):
+        return False
+    ts, resource_id, cost_center = get("timestamp"), get("resource_id"), get("cost_center")
+    if ts is not None and (type(ts) is not str or not PLAIN_INSTANT_RE.fullmatch(ts)):
+        return False
+    if (resource_id is not None and type(resource_id) is not str) or (
+        cost_center is not None and type(cost_center) is not str
+    ):
+        return False
+    if not _plain_properties(get("properties")):
+        return False
+    if len(ev) > len(_PLAIN_KEYS) or not _PLAIN_KEYS.issuperset(ev):
+        return all(type(v) is not dict and type(v) is not list for k, v in ev.items() if k not in _PLAIN_KEYS)
+    return True
+
+
+def plain_batch(events: list) -> bool:
+    """Return whether every event is in the forms `usage_sql.batch_sql` validates by itself.
+
+    Types and text shapes only, no value checks: the event_id and metric are strings; the quantity
+    left out, a non-negative number up to 10^15 or a plain decimal string; the timestamp left out or
+    null, or an ISO 8601 instant with a time (the offset optional); resource_id and cost_center
+    left out, null or strings; properties left out, null, or an object without floats; any other key
+    a scalar. A batch that is not plain is validated by `clean_events`.
+    """
+    return all(_plain_event(ev) for ev in events)

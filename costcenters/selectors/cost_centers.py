@@ -22,3 +22,13 @@ def cost_center_live() -> QuerySet:
 def cost_center_list(*, tenant_id: str) -> QuerySet:
     """Return the tenant's live cost centers ordered by code."""
     return cost_center_live().filter(tenant_id=tenant_id).order_by("code", "id")
+
+
+def cost_center_live_sql(*, tenant_param: str, code: str) -> str:
+    """Return an SQL boolean expression: whether the SQL expression `code` is one of the tenant's live cost centers."""
+    from costcenters.models import CostCenter
+
+    return (
+        f"EXISTS (SELECT 1 FROM {CostCenter._meta.db_table} WHERE tenant_id = {tenant_param} "
+        f"AND code = {code} AND deleted_at IS NULL)"
+    )
