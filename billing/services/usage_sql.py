@@ -43,18 +43,8 @@ SHAPES = ("plain", "unique", "full")
 FINALIZED = ("open", "paid", "uncollectible")  # an invoice in these states closes its period to usage
 
 
-def _upsert(table: str, alias: str, key: str, values: str, groups: int, one_row: bool) -> str:
-    """Return INSERT … ON CONFLICT DO UPDATE adding the rows of `ins` to the rollup `table`.
-
-    `values` are the key's expressions after the tenant, the first `groups` of them grouped on (the
-    rest are parameters); a one-row source needs no grouping.
-    """
-    if one_row:
-        select = f"SELECT %(t)s, {values}, quantity, quantity, 1 FROM ins"
-    else:
-        cols = ", ".join(str(i) for i in range(2, groups + 2))
-        select = f"SELECT %(t)s, {values}, sum(quantity), max(quantity), count(*) FROM ins"
-        select += f" GROUP BY {cols} ORDER BY {cols}"
+def _upsert(table: str, alias: str, key: str, select: str) -> str:
+    """Return INSERT … ON CONFLICT (`key`) DO UPDATE adding the sums, maxima and counts of `select` to `table`."""
     return f"""
         INSERT INTO {table} AS {alias} ({key}, quantity_sum, quantity_max, event_count)
         {select}
@@ -62,6 +52,41 @@ def _upsert(table: str, alias: str, key: str, values: str, groups: int, one_row:
             quantity_sum = {alias}.quantity_sum + EXCLUDED.quantity_sum,
             quantity_max = GREATEST({alias}.quantity_max, EXCLUDED.quantity_max),
             event_count = {alias}.event_count + EXCLUDED.event_count"""
+
+
+def _rollup_ctes(one_row: bool, rows: str = "ins") -> str:
+    """Return the CTEs adding the rows of `rows` (default: the inserted events) to both rollup tables.
+
+    Many rows are grouped once by the rollup's key (`grp`); the hourly table's groups add those up,
+    so the events are sorted once. One row needs no grouping.
+    """
+    roll, hourly = UsageRollup._meta.db_table, UsageHourly._meta.db_table
+    roll_key, hourly_key = (
+        "tenant_id, metric_id, hour, resource_id, cost_center, shard",
+        "tenant_id, metric_id, hour, shard",
+    )
+    hour = "date_trunc('hour', \"timestamp\", 'UTC')"
+    if one_row:
+        roll_select = (
+            f"SELECT %(t)s, metric_id, {hour}, resource_id, cost_center, %(shard)s, quantity, quantity, 1 FROM {rows}"
+        )
+        hourly_select = f"SELECT %(t)s, metric_id, {hour}, %(shard)s, quantity, quantity, 1 FROM {rows}"
+        grp = ""
+    else:
+        grp = f"""grp AS (
+        SELECT metric_id, {hour} AS hour, resource_id, cost_center, sum(quantity) AS qs, max(quantity) AS qm,
+               count(*) AS n
+        FROM {rows} GROUP BY 1, 2, 3, 4
+    ), """
+        roll_select = (
+            "SELECT %(t)s, metric_id, hour, resource_id, cost_center, %(shard)s, qs, qm, n FROM grp ORDER BY 2, 3, 4, 5"
+        )
+        hourly_select = (
+            "SELECT %(t)s, metric_id, hour, %(shard)s, sum(qs), max(qm), sum(n) FROM grp GROUP BY 2, 3 ORDER BY 2, 3"
+        )
+    return f"""{grp}roll AS ({_upsert(roll, "r", roll_key, roll_select)}
+    ), hourly AS ({_upsert(hourly, "h", hourly_key, hourly_select)}
+    )"""
 
 
 def ingest_sql(
@@ -74,6 +99,8 @@ def ingest_sql(
     shape: str = "full",
     one_row: bool = False,
     fresh: bool = False,
+    keyed: bool = False,
+    folded: str = "ins",
 ) -> str:
     """Return the one statement that stores new events from `source` and folds them into the rollups.
 
@@ -86,36 +113,44 @@ def ingest_sql(
     every key without `ON CONFLICT`: a key already stored (or being stored by a concurrent
     transaction) fails the statement with a unique violation, and `usage_ingest` runs the batch again
     without `fresh`, skipping duplicates; with no duplicate, the events need no join to the keys.
+    `keyed`: the source is already checked against the catalog and carries each row's `unique_key`.
+    `folded`: the relation the rollups add up, by default the inserted events (`ins`); with `fresh`,
+    every row of a source that carries `unique_key` and "timestamp" is inserted or the statement
+    fails, so the rollups may fold the source itself and the insert returns nothing.
     """
-    ev, key, roll, hourly, daily, metric = (
+    ev, key, daily, metric = (
         UsageEvent._meta.db_table,
         UsageEventKey._meta.db_table,
-        UsageRollup._meta.db_table,
-        UsageHourly._meta.db_table,
         UsageDailyDistinct._meta.db_table,
         Metric._meta.db_table,
     )
     if not tail:
         tail = 'SELECT metric_id, "timestamp" FROM ins' if returning_events else "SELECT count(*) FROM ins"
-    checked = "" if one_row else f"JOIN {metric} m ON m.code = s.metric_id ORDER BY s.event_id"
+    assert folded == "ins" or (fresh and keyed), "only a fresh, keyed source is folded itself"
+    returning = (
+        'RETURNING e.id, e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center, e.properties, '
+        "e.unique_key"
+    )
+    if one_row:
+        checked = ""
+    elif keyed:
+        checked = "ORDER BY s.event_id"
+    else:
+        checked = f"JOIN {metric} m ON m.code = s.metric_id ORDER BY s.event_id"
     if shape == "plain":
         unique_key, ins_join = "NULL::text", ""
+    elif keyed:
+        unique_key, ins_join = "s.unique_key", ""
     else:
         unique_key = "CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END"
         ins_join = f"JOIN {metric} m ON m.code = s.metric_id"
-    hour = "date_trunc('hour', \"timestamp\", 'UTC')"
-    rollup = _upsert(
-        roll, "r", "tenant_id, metric_id, hour, resource_id, cost_center, shard",
-        f"metric_id, {hour}, resource_id, cost_center, %(shard)s", 4, one_row,
-    )  # fmt: skip
-    hourly_up = _upsert(hourly, "h", "tenant_id, metric_id, hour, shard", f"metric_id, {hour}, %(shard)s", 2, one_row)
     # Only unique_count events carry a unique_key; a pair already known (the common case) is a
     # unique-index probe, no write, no row lock.
     daily_cte = f"""
     , daily AS (
         INSERT INTO {daily} (tenant_id, metric_id, day, unique_key)
         SELECT %(t)s, metric_id, ("timestamp" AT TIME ZONE 'UTC')::date, unique_key
-        FROM ins WHERE unique_key IS NOT NULL GROUP BY 2, 3, 4 ORDER BY 2, 3, 4
+        FROM {folded} WHERE unique_key IS NOT NULL GROUP BY 2, 3, 4 ORDER BY 2, 3, 4
         ON CONFLICT (tenant_id, metric_id, day, unique_key) DO NOTHING
     )"""
     return f"""
@@ -129,13 +164,10 @@ def ingest_sql(
         SELECT %(t)s, s.event_id, s.metric_id, s.quantity, s.ts, s.resource_id, s.cost_center, s.properties,
                %(now)s, {unique_key}
         FROM {source} {"" if fresh else "JOIN k ON k.event_id = s.event_id"} {ins_join}
-        RETURNING e.id, e.metric_id, e.quantity, e."timestamp", e.resource_id, e.cost_center, e.properties,
-                  e.unique_key
-    ), roll AS ({rollup}
-    ), hourly AS ({hourly_up}
-    ){daily_cte if shape != "plain" else ""}{ingest_ctes("ins") if shape == "full" else ""}{
-        level_rollup_cte() if levels else ""
-    }
+        {returning if folded == "ins" else ""}
+    ), {_rollup_ctes(one_row, folded)}{daily_cte if shape != "plain" else ""}{
+        ingest_ctes(folded) if shape == "full" else ""
+    }{level_rollup_cte() if levels else ""}
     {tail}
     """
 
@@ -220,7 +252,7 @@ _BATCH_FIELDS = """r.ord, r.event_id, r.metric AS metric_id,
 
 
 @functools.cache
-def batch_sql(fresh: bool) -> str:
+def batch_sql(fresh: bool, repeats: bool = True) -> str:
     """Return the statement storing a whole batch from its JSON body (`%(body)s`, `%(n)s` events).
 
     `src` reads every event (see `_batch_fields`); `ctx` decides: every event valid against the
@@ -228,7 +260,8 @@ def batch_sql(fresh: bool) -> str:
     periods and the time bounds, exactly `n` events, and a tenant without quotas (their enforcement
     and notices need the Python path). Only then are the Tenant row, keys, events and rollups
     written, the first occurrence of a repeated event_id winning; the final row says (taken,
-    any quota, any alert, events inserted). `fresh`: as `ingest_sql`.
+    any quota, any alert, events inserted). `fresh`: as `ingest_sql`; `repeats`: some event_id
+    occurs more than once in the body (only its first occurrence is stored).
     """
     from costcenters.selectors.cost_centers import cost_center_live_sql
     from quotas.selectors.quotas import quota_exists_sql
@@ -242,11 +275,14 @@ def batch_sql(fresh: bool) -> str:
         SELECT range_agg(tstzrange(period_start, period_end)) AS periods FROM {invoice}
         WHERE tenant_id = %(t)s AND status IN ({finalized})
     ),
-    src AS (SELECT {_BATCH_FIELDS} FROM {_BATCH_SOURCE}),
+    src AS (
+        SELECT s.*, m.code IS NOT NULL AND m.aggregation NOT IN ({levels}) AS metric_ok,
+               CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END AS unique_key
+        FROM (SELECT {_BATCH_FIELDS} FROM {_BATCH_SOURCE}) s LEFT JOIN {metric} m ON m.code = s.metric_id
+    ),
     checked AS (
         SELECT count(*) AS n, bool_and(coalesce(
-            length(s.event_id) BETWEEN 1 AND {MAX_ID_LENGTH}
-            AND m.code IS NOT NULL AND m.aggregation NOT IN ({levels})
+            length(s.event_id) BETWEEN 1 AND {MAX_ID_LENGTH} AND s.metric_ok
             AND s.quantity <= {MAX_QUANTITY} AND scale(s.quantity) <= {MAX_DECIMAL_PLACES}
             AND s.ts >= '{INSTANT_MIN.isoformat()}' AND s.ts < '{INSTANT_MAX.isoformat()}' AND s.ts <= %(latest)s
             AND NOT coalesce((SELECT periods FROM closed) @> s.ts, false)
@@ -254,7 +290,7 @@ def batch_sql(fresh: bool) -> str:
             AND (s.cost_center = '' OR {cost_center_live_sql(tenant_param="%(t)s", code="s.cost_center")})
             AND octet_length(s.properties::text) <= {MAX_PROPERTIES_BYTES}, false)
         ) AS all_ok
-        FROM src s LEFT JOIN {metric} m ON m.code = s.metric_id
+        FROM src s
     ),
     ctx AS (
         SELECT coalesce(all_ok, false) AND n = %(n)s AND NOT f.any_quota AS go, f.any_quota, f.alerts
@@ -262,13 +298,21 @@ def batch_sql(fresh: bool) -> str:
                               {alert_exists_sql(tenant_param="%(t)s")} AS alerts) f
     ),
     ok AS (
-        SELECT DISTINCT ON (src.event_id) src.event_id, src.metric_id, src.quantity, src.ts, src.resource_id,
-               src.cost_center, src.properties
-        FROM src, ctx WHERE ctx.go ORDER BY src.event_id, src.ord
+        SELECT {"DISTINCT ON (src.event_id)" if repeats else ""} src.event_id, src.metric_id, src.quantity, src.ts,
+               src.resource_id, src.cost_center, src.properties, src.unique_key, src.ts AS "timestamp"
+        FROM src, ctx WHERE ctx.go {"ORDER BY src.event_id, src.ord" if repeats else ""}
     ),
     t AS (
         INSERT INTO {tenant} (id, name, email, address, tax_rate, stripe_customer_id, created_at)
         SELECT %(t)s, '', '', '', 0, '', now() FROM ctx WHERE go ON CONFLICT (id) DO NOTHING
     ),"""
-    tail = "SELECT ctx.go, ctx.any_quota, ctx.alerts, (SELECT count(*) FROM ins) FROM ctx"
-    return ingest_sql("ok s", returning_events=False, prelude=prelude, tail=tail, fresh=fresh)
+    tail = f"SELECT ctx.go, ctx.any_quota, ctx.alerts, (SELECT count(*) FROM {'ok' if fresh else 'ins'}) FROM ctx"
+    return ingest_sql(
+        "ok s",
+        returning_events=False,
+        prelude=prelude,
+        tail=tail,
+        fresh=fresh,
+        keyed=True,
+        folded="ok" if fresh else "ins",
+    )

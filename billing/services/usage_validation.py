@@ -336,44 +336,22 @@ def _plain_value(value, depth: int = 0) -> bool:
     return True
 
 
-def _plain_quantity(quantity) -> bool:
-    kind = type(quantity)
-    if kind is str:
-        return PLAIN_DECIMAL_RE.fullmatch(quantity) is not None
-    return (kind is int or kind is float) and 0 <= quantity <= _MAX_QUANTITY_INT
-
-
-def _plain_properties(properties) -> bool:
-    if properties is None:
-        return True
-    if type(properties) is not dict:
-        return False
-    for value in properties.values():
-        kind = type(value)
-        if kind is float or ((kind is dict or kind is list) and not _plain_value(value, 1)):
+def _plain_rest(ev: dict) -> bool:
+    """Return whether the properties hold no float and every key outside the contract holds a scalar."""
+    properties = ev.get("properties")
+    if properties is not None:
+        if type(properties) is not dict:
             return False
-    return True
-
-
-def _plain_event(ev: dict) -> bool:
-    get = ev.get
-    if type(get("event_id")) is not str or type(get("metric")) is not str or not _plain_quantity(get("quantity", 1)):
-        return False
-    ts, resource_id, cost_center = get("timestamp"), get("resource_id"), get("cost_center")
-    if ts is not None and (type(ts) is not str or not PLAIN_INSTANT_RE.fullmatch(ts)):
-        return False
-    if (resource_id is not None and type(resource_id) is not str) or (
-        cost_center is not None and type(cost_center) is not str
-    ):
-        return False
-    if not _plain_properties(get("properties")):
-        return False
+        for value in properties.values():
+            kind = type(value)
+            if kind is float or ((kind is dict or kind is list) and not _plain_value(value, 1)):
+                return False
     if len(ev) > len(_PLAIN_KEYS) or not _PLAIN_KEYS.issuperset(ev):
         return all(type(v) is not dict and type(v) is not list for k, v in ev.items() if k not in _PLAIN_KEYS)
     return True
 
 
-def plain_batch(events: list) -> bool:
+def plain_batch(events: list) -> bool:  # noqa: C901 (one flat loop: this runs for every event of every batch)
     """Return whether every event is in the forms `usage_sql.batch_sql` validates by itself.
 
     Types and text shapes only, no value checks: the event_id and metric are strings; the quantity
@@ -382,4 +360,27 @@ def plain_batch(events: list) -> bool:
     left out, null or strings; properties left out, null, or an object without floats; any other key
     a scalar. A batch that is not plain is validated by `clean_events`.
     """
-    return all(_plain_event(ev) for ev in events)
+    decimal, instant, most = PLAIN_DECIMAL_RE.fullmatch, PLAIN_INSTANT_RE.fullmatch, _MAX_QUANTITY_INT
+    for ev in events:
+        get = ev.get
+        if type(get("event_id")) is not str or type(get("metric")) is not str:
+            return False
+        quantity = get("quantity", 1)
+        kind = type(quantity)
+        if kind is str:
+            if decimal(quantity) is None:
+                return False
+        elif (kind is not int and kind is not float) or not 0 <= quantity <= most:
+            return False
+        value = get("timestamp")
+        if value is not None and (type(value) is not str or instant(value) is None):
+            return False
+        value = get("resource_id")
+        if value is not None and type(value) is not str:
+            return False
+        value = get("cost_center")
+        if value is not None and type(value) is not str:
+            return False
+        if not _plain_rest(ev):
+            return False
+    return True
