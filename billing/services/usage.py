@@ -357,27 +357,6 @@ def _ingest_once(
     return IngestResult(accepted=accepted, duplicates=len(events) - accepted)
 
 
-_BATCH_PARAMS = ("t", "now", "latest", "shard", "body", "n")
-_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _batch_statement(cur, fresh: bool, repeats: bool) -> str:
-    """Return the EXECUTE of `batch_sql(fresh, repeats)`, prepared on this connection on first use.
-
-    A server-side PREPARE, so the 6 KB statement is neither converted by psycopg (which caches only
-    statements under 4 KB) nor parsed by PostgreSQL on each batch.
-    """
-    names = _prepared.setdefault(cur.connection, set())
-    name = f"usage_batch_{int(fresh)}{int(repeats)}"
-    if name not in names:
-        sql = batch_sql(fresh, repeats)
-        for i, param in enumerate(_BATCH_PARAMS, 1):
-            sql = sql.replace(f"%({param})s", f"${i}")
-        cur.execute(f"PREPARE {name} (text, timestamptz, timestamptz, integer, text, integer) AS {sql}")
-        names.add(name)
-    return f"EXECUTE {name} (%s, %s, %s, %s, %s, %s)"
-
-
 def _ingest_raw(tenant_id: str, body: bytes, events: list, now: datetime, fresh: bool) -> IngestResult | None:
     """Store a batch from its JSON `body` (`events` parsed) in one statement; None: not taken (nothing written).
 
@@ -388,8 +367,15 @@ def _ingest_raw(tenant_id: str, body: bytes, events: list, now: datetime, fresh:
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cur:
         repeats = len({ev["event_id"] for ev in events}) < len(events)
-        params = (tenant_id, now, now + MAX_FUTURE, _connection_shard(cur), body.decode(), len(events))
-        taken, has_quota, has_alerts, inserted = cur.execute(_batch_statement(cur, fresh, repeats), params).fetchone()
+        params = {
+            "t": tenant_id,
+            "now": now,
+            "latest": now + MAX_FUTURE,
+            "shard": _connection_shard(cur),
+            "body": body.decode(),
+            "n": len(events),
+        }
+        taken, has_quota, has_alerts, inserted = cur.execute(batch_sql(fresh, repeats), params, prepare=True).fetchone()
     if not taken:
         _Catalog.saw_quota(tenant_id, has_quota)
         return None
@@ -457,7 +443,7 @@ def usage_ingest(
             if fresh and _caused_by(exc, psycopg.errors.UniqueViolation):
                 fresh = False  # a re-sent (or concurrently sent) event: this time the duplicates are skipped
                 continue
-            if raw and not _caused_by(exc, RETRYABLE):
+            if raw and _caused_by(exc, psycopg.errors.DataError):
                 raw, fresh = False, True  # e.g. a date that does not exist: the Python checks name it
                 continue
             if attempt >= MAX_ATTEMPTS - 1 or not _caused_by(exc, RETRYABLE):
