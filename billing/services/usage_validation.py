@@ -215,10 +215,14 @@ def check_properties(value, ctx: EventContext) -> str:
     raw = orjson.dumps(value)
     if len(raw) > MAX_PROPERTIES_BYTES:
         raise Invalid(f"Properties are at most {MAX_PROPERTIES_BYTES} bytes serialized.", "too_large")
-    if b"\x00" in raw or b"\\u0000" in raw:
+    if b"\\u0000" in raw and _ESCAPED_NUL_RE.search(raw):
         raise Invalid("Properties may not contain NUL characters.", "invalid")
     return raw.decode()
 
+
+# A NUL as orjson writes it: `\u0000` after an even number of backslashes (an odd number makes it a
+# literal backslash followed by the text "u0000", which is allowed).
+_ESCAPED_NUL_RE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 FieldCheck = Callable[[object, EventContext], object]
 LEFT_OUT = object()

@@ -288,3 +288,18 @@ def test_hourly_overflow_is_a_400_not_a_500(catalog, post_batch, month_start):
     )
     assert errors_of(r) == {("events", "quantity_overflow")}
     assert UsageEvent.objects.count() == 900
+
+
+def test_a_literal_backslash_u0000_in_properties_is_text_not_a_nul(catalog, post_batch, service):
+    """Only a real NUL is refused: the text `\\u0000` after a backslash (JSON `"C:\\\\u0000dir"`) is kept."""
+    text = "C:\\u0000dir"  # a backslash, then the six characters u0000 — no NUL character
+    r = post_batch("acme", [{"event_id": "lit-1", "metric": "api_calls", "properties": {"path": text}}])
+    assert r.status_code == 200, r.content
+    one = service.post(
+        f"{BASE}/acme/usage", {"event_id": "lit-2", "metric": "api_calls", "properties": {"path": text}}, format="json"
+    )
+    assert one.status_code == 201, one.content
+    stored = sorted(UsageEvent.objects.filter(tenant_id="acme").values_list("event_id", "properties"))
+    assert stored == [("lit-1", {"path": text}), ("lit-2", {"path": text})]
+    nul = post_batch("acme", [{"event_id": "nul-1", "metric": "api_calls", "properties": {"path": "C:\\\x00dir"}}])
+    assert ("events.0.properties.path", "null_characters_not_allowed") in errors_of(nul)
