@@ -61,8 +61,10 @@ class UsageEventKey(models.Model):
     """
 
     pk = models.CompositePrimaryKey("tenant_id", "event_id")
-    tenant_id = models.CharField(max_length=64)
-    event_id = models.CharField(max_length=128)
+    # Byte order ("C"): the key is compared with memcmp, not the locale's strcoll, on every probe of
+    # every ingest (the same order as C.UTF-8's code points; opaque ids need no linguistic order).
+    tenant_id = models.CharField(max_length=64, db_collation="C")
+    event_id = models.CharField(max_length=128, db_collation="C")
     timestamp = models.DateTimeField()
 
 

@@ -134,9 +134,9 @@ def ingest_sql(
     if one_row:
         checked = ""
     elif keyed:
-        checked = "ORDER BY s.event_id"
+        checked = 'ORDER BY s.event_id COLLATE "C"'
     else:
-        checked = f"JOIN {metric} m ON m.code = s.metric_id ORDER BY s.event_id"
+        checked = f'JOIN {metric} m ON m.code = s.metric_id ORDER BY s.event_id COLLATE "C"'
     if shape == "plain":
         unique_key, ins_join = "NULL::text", ""
     elif keyed:
@@ -163,7 +163,7 @@ def ingest_sql(
                                properties, received_at, unique_key)
         SELECT %(t)s, s.event_id, s.metric_id, s.quantity, s.ts, s.resource_id, s.cost_center, s.properties,
                %(now)s, {unique_key}
-        FROM {source} {"" if fresh else "JOIN k ON k.event_id = s.event_id"} {ins_join}
+        FROM {source} {"" if fresh else 'JOIN k ON k.event_id = s.event_id COLLATE "C"'} {ins_join}
         {returning if folded == "ins" else ""}
     ), {_rollup_ctes(one_row, folded)}{daily_cte if shape != "plain" else ""}{
         ingest_ctes(folded) if shape == "full" else ""
