@@ -11,7 +11,10 @@ new events' keys into `UsageEventKey` (`ON CONFLICT (tenant_id, event_id) DO NOT
 key, not a prior read, decides what is a duplicate), exactly those events into the monthly-partitioned
 events table, and folds exactly those rows into both rollup tables and, for `unique_count` metrics, their
 (day, unique_key) pairs into the per-day distinct table. A batch reaches
-that statement through `COPY` into a per-connection TEMP staging table.
+that statement through `COPY` into a per-connection TEMP staging table. Before that, a batch in
+the plain forms (`usage_validation.plain_batch`) is offered to one statement that reads and checks
+its JSON body itself (`usage_sql.batch_sql`, run by `_ingest_raw`); it writes nothing unless every
+event passes, and the path above names each problem.
 
 Rollup rows are striped by connection (`shard`, see `_connection_shard`): concurrent requests for
 one tenant and metric do not wait for each other's commit. They are upserted in key order so two
