@@ -387,6 +387,18 @@ def _ingest_raw(tenant_id: str, body: bytes, events: list, now: datetime, fresh:
     return IngestResult(accepted=inserted, duplicates=len(events) - inserted)
 
 
+def _check_depth(events: list) -> None:
+    """Raise 400 `json_too_deep` when `events` (a body's, not checked by the parser) nest too deep."""
+    if json_depth_exceeds(events, MAX_JSON_DEPTH - 1):
+        raise JsonTooDeep()
+
+
+def _leave_statement(events: list) -> tuple[bool, bool]:
+    """Return (raw, fresh) for the Python path after the batch statement did not take `events`."""
+    _check_depth(events)
+    return False, True
+
+
 def _caused_by(exc: BaseException, kinds) -> bool:
     """Return whether `exc` (raw psycopg or Django-wrapped) is one of `kinds`."""
     return isinstance(exc, kinds) or isinstance(exc.__cause__, kinds)
@@ -421,6 +433,8 @@ def usage_ingest(
         and b"\\u0000" not in body
         and plain_batch(events)
     )
+    if body is not None and not raw:
+        _check_depth(events)
     for attempt in range(MAX_ATTEMPTS + 2):
         try:
             if raw:
@@ -429,9 +443,7 @@ def usage_ingest(
                     result = _ingest_raw(tenant_id, body, events, now, fresh)  # type: ignore[arg-type]
                 if result is not None:
                     return result
-                raw, fresh = False, True
-            if body is not None and json_depth_exceeds(events, MAX_JSON_DEPTH - 1):
-                raise JsonTooDeep()
+                raw, fresh = _leave_statement(events)
             if single:
                 # Outside an atomic block the one statement is its own (durable) transaction:
                 # no BEGIN, context query or COMMIT round trips. Inside one, a savepoint.
@@ -447,7 +459,7 @@ def usage_ingest(
                 fresh = False  # a re-sent (or concurrently sent) event: this time the duplicates are skipped
                 continue
             if raw and _caused_by(exc, psycopg.errors.DataError):
-                raw, fresh = False, True  # e.g. a date that does not exist: the Python checks name it
+                raw, fresh = _leave_statement(events)  # e.g. a date that does not exist: the Python checks name it
                 continue
             if attempt >= MAX_ATTEMPTS - 1 or not _caused_by(exc, RETRYABLE):
                 raise

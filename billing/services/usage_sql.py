@@ -41,6 +41,8 @@ from billing_project.fields import INSTANT_MAX, INSTANT_MIN
 COLUMNS = "event_id, metric_id, quantity, ts, resource_id, cost_center, properties"
 SHAPES = ("plain", "unique", "full")
 FINALIZED = ("open", "paid", "uncollectible")  # an invoice in these states closes its period to usage
+# An event's unique_key, from its source row `s` and its metric `m`: only unique_count events carry one.
+UNIQUE_KEY_SQL = "CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END"
 
 
 def _upsert(table: str, alias: str, key: str, select: str) -> str:
@@ -142,7 +144,7 @@ def ingest_sql(
     elif keyed:
         unique_key, ins_join = "s.unique_key", ""
     else:
-        unique_key = "CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END"
+        unique_key = UNIQUE_KEY_SQL
         ins_join = f"JOIN {metric} m ON m.code = s.metric_id"
     # Only unique_count events carry a unique_key; a pair already known (the common case) is a
     # unique-index probe, no write, no row lock.
@@ -283,7 +285,7 @@ def batch_sql(fresh: bool, repeats: bool = True) -> str:
     ),
     src AS (
         SELECT s.*, m.code IS NOT NULL AND m.aggregation NOT IN ({levels}) AS metric_ok,
-               CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END AS unique_key
+               {UNIQUE_KEY_SQL} AS unique_key
         FROM (SELECT {_BATCH_FIELDS} FROM {_BATCH_SOURCE}) s LEFT JOIN {metric} m ON m.code = s.metric_id
     ),
     checked AS (
