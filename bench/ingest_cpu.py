@@ -31,14 +31,11 @@ if __package__ in (None, ""):
 
 from bench.common import bench_db, connect, db_url  # noqa: E402
 from bench.cputime import process_seconds  # noqa: E402
-from bench.ingest import _copy_rows_of, make_events  # noqa: E402
+from bench.ingest import COPY_COLUMNS, _copy_rows_of, create_raw_table, make_events  # noqa: E402
 
 PER = 1000
 TENANTS = [f"bench-ingest-{c}" for c in range(4)]
-_COPY_SQL = (
-    'COPY bench_cpu_raw (tenant_id, event_id, metric_id, quantity, "timestamp", resource_id, cost_center, '
-    "properties, received_at) FROM STDIN"
-)
+_COPY_SQL = f"COPY bench_cpu_raw ({COPY_COLUMNS}) FROM STDIN"
 
 
 def _spy_statements(backend_pid: int) -> dict:
@@ -112,8 +109,7 @@ def copy_side(batches: int) -> dict:
         "r" + uuid.uuid4().hex[:8], TENANTS, datetime.now(UTC), n_batches=batches + 1, per=PER, clients=4
     )
     with connect() as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_cpu_raw")
-        conn.execute("CREATE TABLE bench_cpu_raw (LIKE billing_usageevent INCLUDING ALL)")
+        create_raw_table(conn, "bench_cpu_raw")
     try:
         with connect(autocommit=False) as conn:
             pid = conn.info.backend_pid
