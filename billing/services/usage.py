@@ -31,6 +31,7 @@ import weakref
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 import psycopg
 from django.db import DatabaseError, connection, transaction
@@ -107,9 +108,7 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
         prepare=True,
     )
     codes, aggs, fields, dims, starts, ends, hard, alerts, any_quota = cur.fetchone()
-    metrics = {c: (a, f) for c, a, f in zip(codes or [], aggs or [], fields or [], strict=False)}
-    _Catalog.shapes = {c: single_shape(a, d) for c, a, d in zip(codes or [], aggs or [], dims or [], strict=False)}
-    _Catalog.metrics = metrics
+    metrics = _Catalog.saw_catalog(codes, aggs, fields, dims)
     _Catalog.saw_quota(tenant_id, bool(any_quota))
     closed = list(zip(starts or [], ends or [], strict=False))
     return EventContext(
@@ -167,6 +166,29 @@ class _Catalog:
     metrics: dict[str, tuple[str, str]] = {}
     shapes: dict[str, str] = {}
     quota_tenants: set[str] = set()
+
+    @classmethod
+    def saw_catalog(cls, codes, aggregations, fields, has_dimensions) -> dict[str, tuple[str, str]]:
+        """Remember the catalog's metrics (columns as arrays, None for none); return {code: (aggregation, field)}."""
+        rows = list(zip(codes or [], aggregations or [], fields or [], has_dimensions or [], strict=False))
+        cls.shapes = {code: single_shape(aggregation, dims) for code, aggregation, _, dims in rows}
+        cls.metrics = metrics = {code: (aggregation, field) for code, aggregation, field, _ in rows}
+        return metrics
+
+    @classmethod
+    def batch_shape(cls, cur, codes: set[str]) -> str:
+        """Return the widest shape of the metrics `codes` (the catalog read once when one is new to
+        this process; "full" for a code still unknown, which the statement then refuses)."""
+        if not codes <= cls.shapes.keys():
+            metric = Metric._meta.db_table
+            cls.saw_catalog(
+                *cur.execute(
+                    f"SELECT array_agg(code), array_agg(aggregation), array_agg(field), "
+                    f"array_agg(dimension_keys <> '[]'::jsonb) FROM {metric}"
+                ).fetchone()
+            )
+        shapes = {cls.shapes.get(code, "full") for code in codes}
+        return next(shape for shape in ("full", "unique", "plain") if shape in shapes)
 
     @classmethod
     def saw_quota(cls, tenant_id: str, has_quota: bool) -> None:
@@ -369,7 +391,8 @@ def _ingest_raw(tenant_id: str, body: bytes, events: list, now: datetime, fresh:
     """
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cur:
-        repeats = len({ev["event_id"] for ev in events}) < len(events)
+        repeats = len(set(map(itemgetter("event_id"), events))) < len(events)
+        shape = _Catalog.batch_shape(cur, set(map(itemgetter("metric"), events)))
         params = {
             "t": tenant_id,
             "now": now,
@@ -378,7 +401,9 @@ def _ingest_raw(tenant_id: str, body: bytes, events: list, now: datetime, fresh:
             "body": body.decode(),
             "n": len(events),
         }
-        taken, has_quota, has_alerts, inserted = cur.execute(batch_sql(fresh, repeats), params, prepare=True).fetchone()
+        taken, has_quota, has_alerts, inserted = cur.execute(
+            batch_sql(fresh, repeats, shape), params, prepare=True
+        ).fetchone()
     if not taken:
         _Catalog.saw_quota(tenant_id, has_quota)
         return None

@@ -187,6 +187,16 @@ def single_shape(aggregation: str, has_dimensions: bool) -> str:
     return "unique" if aggregation == "unique_count" else "plain"
 
 
+def _shape_ok(shape: str, alias: str = "") -> str:
+    """Return the condition (" AND …") that a metric row (`alias`) has at most `shape` (see the module docstring)."""
+    m = f"{alias}." if alias else ""
+    return {
+        "plain": f" AND {m}aggregation <> 'unique_count' AND {m}dimension_keys = '[]'::jsonb",
+        "unique": f" AND {m}dimension_keys = '[]'::jsonb",
+        "full": "",
+    }[shape]
+
+
 @functools.cache
 def single_sql(shape: str = "full") -> str:
     """Return the one-round-trip statement of a single event of a metric of `shape`, on one line.
@@ -203,16 +213,11 @@ def single_sql(shape: str = "full") -> str:
     metric, invoice, tenant = Metric._meta.db_table, Invoice._meta.db_table, Tenant._meta.db_table
     levels = ", ".join(f"'{a}'" for a in LEVEL_AGGREGATIONS)
     finalized = ", ".join(f"'{s}'" for s in FINALIZED)
-    shape_ok = {
-        "plain": " AND aggregation <> 'unique_count' AND dimension_keys = '[]'::jsonb",
-        "unique": " AND dimension_keys = '[]'::jsonb",
-        "full": "",
-    }[shape]
     prelude = f"""
     src ({COLUMNS}) AS {SINGLE_VALUES},
     ctx AS (
         SELECT EXISTS (SELECT 1 FROM {metric} WHERE code = src.metric_id
-                         AND aggregation NOT IN ({levels}){shape_ok}) AS metric_ok,
+                         AND aggregation NOT IN ({levels}){_shape_ok(shape)}) AS metric_ok,
                EXISTS (SELECT 1 FROM {invoice} WHERE tenant_id = %(t)s AND status IN ({finalized})
                          AND period_start <= src.ts AND src.ts < period_end) AS closed,
                {quota_exists_sql(tenant_param="%(t)s")} AS any_quota,
@@ -260,16 +265,18 @@ _PROPERTIES_BINARY_SURE = MAX_PROPERTIES_BYTES // 6
 
 
 @functools.cache
-def batch_sql(fresh: bool, repeats: bool = True) -> str:
+def batch_sql(fresh: bool, repeats: bool = True, shape: str = "full") -> str:
     """Return the statement storing a whole batch from its JSON body (`%(body)s`, `%(n)s` events).
 
     `src` reads every event (see `_batch_fields`); `ctx` decides: every event valid against the
-    catalog (a known metric that is not a level), the tenant's live cost centers, the finalized
-    periods and the time bounds, exactly `n` events, and a tenant without quotas (their enforcement
-    and notices need the Python path). Only then are the Tenant row, keys, events and rollups
-    written, the first occurrence of a repeated event_id winning; the final row says (taken,
-    any quota, any alert, events inserted). `fresh`: as `ingest_sql`; `repeats`: some event_id
-    occurs more than once in the body (only its first occurrence is stored).
+    catalog (a known metric that is not a level and has at most `shape`), the tenant's live cost
+    centers, the finalized periods and the time bounds, exactly `n` events, and a tenant without
+    quotas (their enforcement and notices need the Python path). Only then are the Tenant row, keys,
+    events and rollups written, the first occurrence of a repeated event_id winning; the final row
+    says (taken, any quota, any alert, events inserted). `fresh`: as `ingest_sql`; `repeats`: some
+    event_id occurs more than once in the body (only its first occurrence is stored); `shape`: as
+    `single_sql`'s, the widest of the batch's metrics (a "plain" batch carries neither the per-day
+    distinct insert nor the per-dimension rollups).
     """
     from costcenters.selectors.cost_centers import cost_center_live_sql
     from quotas.selectors.quotas import quota_exists_sql
@@ -284,7 +291,7 @@ def batch_sql(fresh: bool, repeats: bool = True) -> str:
         WHERE tenant_id = %(t)s AND status IN ({finalized})
     ),
     src AS (
-        SELECT s.*, m.code IS NOT NULL AND m.aggregation NOT IN ({levels}) AS metric_ok,
+        SELECT s.*, m.code IS NOT NULL AND m.aggregation NOT IN ({levels}){_shape_ok(shape, "m")} AS metric_ok,
                {UNIQUE_KEY_SQL} AS unique_key
         FROM (SELECT {_BATCH_FIELDS} FROM {_BATCH_SOURCE}) s LEFT JOIN {metric} m ON m.code = s.metric_id
     ),
@@ -324,4 +331,5 @@ def batch_sql(fresh: bool, repeats: bool = True) -> str:
         fresh=fresh,
         keyed=True,
         folded="ok" if fresh else "ins",
+        shape=shape,
     )

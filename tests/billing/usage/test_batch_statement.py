@@ -25,7 +25,8 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.models import Invoice, Tenant, UsageEvent, UsageEventKey, UsageHourly
+from billing.models import Invoice, Metric, Tenant, UsageEvent, UsageEventKey, UsageHourly
+from billing.models.usage_dims import UsageDimRollup
 from billing.models.usage_levels import UsageLevel
 from billing.services import usage as usage_service
 from billing.services.usage_sql import batch_sql
@@ -233,14 +234,79 @@ def jobs(ids, hour: int = 10, **fields) -> list[dict]:
 
 def test_a_plain_batch_is_one_statement_that_also_creates_the_tenant(twins, service, statements, monkeypatch):
     monkeypatch.setattr(usage_service, "_ingest_once", None)  # the Python path would fail
-    assert not Tenant.objects.filter(id="newco").exists()
-    statements.clear()
-    r = post_raw(service, "newco", body_json(jobs(range(5)) + [{"event_id": "u", "metric": "active_users"}]))
-    assert r.json() == {"accepted": 6, "duplicates": 0}
-    ours = [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "SELECT coalesce((SELECT"))]
-    assert ours == [" ".join(batch_sql(True).split())[:40]]  # no context query, staging table or COPY
-    assert Tenant.objects.filter(id="newco").exists()
-    assert sum(h.event_count for h in UsageHourly.objects.filter(tenant_id="newco")) == 6
+    monkeypatch.setattr(usage_service._Catalog, "shapes", {})  # a process that has not read the catalog yet
+    body = body_json(jobs(range(5)) + [{"event_id": "u", "metric": "active_users"}])
+    ours = []
+    for tenant_id in ("newco", "nextco"):
+        assert not Tenant.objects.filter(id=tenant_id).exists()
+        statements.clear()
+        r = post_raw(service, tenant_id, body)
+        assert r.json() == {"accepted": 6, "duplicates": 0}
+        skip = ("SAVEPOINT", "RELEASE SAVEPOINT", "SELECT coalesce((SELECT")
+        ours.append([s for s in statements if not s.startswith(skip)])
+        assert Tenant.objects.filter(id=tenant_id).exists()
+        assert sum(h.event_count for h in UsageHourly.objects.filter(tenant_id=tenant_id)) == 6
+    statement = " ".join(batch_sql(True, False, "unique").split())[:40]
+    # the process reads the catalog once, for the metrics' shapes; then a batch is no context query,
+    # staging table or COPY, just the statement
+    assert ours == [["SELECT array_agg(code), array_agg(aggreg", statement], [statement]]
+
+
+@pytest.fixture
+def shapes(monkeypatch):
+    """Record the shape of every batch statement run."""
+    seen: list[str] = []
+    real = usage_service.batch_sql
+
+    def spy(fresh, repeats=True, shape="full"):
+        seen.append(shape)
+        return real(fresh, repeats, shape)
+
+    monkeypatch.setattr(usage_service, "batch_sql", spy)
+    return seen
+
+
+def test_a_batch_statement_writes_only_the_rollups_its_metrics_have(twins, service, raw_calls, shapes, monkeypatch):
+    monkeypatch.setattr(usage_service._Catalog, "shapes", {})
+    Metric.objects.filter(code="compute_hours").update(dimension_keys=["type"])
+    fast, slow = twins()
+    gpu = {"metric": "compute_hours", "quantity": "2", "properties": {"type": "gpu"}}
+    user = {"metric": "active_users", "properties": {"user_id": "u1"}}
+    for n, (extra, shape) in enumerate([([], "plain"), ([user], "unique"), ([gpu], "full"), ([gpu, user], "full")]):
+        extra = [{**e, "event_id": f"x{n}-{k}", "timestamp": "2026-11-30T11:00:00Z"} for k, e in enumerate(extra)]
+        a, b = post_both(service, fast, slow, body_json(jobs(range(n * 10, n * 10 + 3)) + extra))
+        assert (a.status_code, a.content) == (b.status_code, b.content) == (200, a.content)
+        assert raw_calls[-1] == (fast, "taken")
+        assert shapes[-1] == shape
+    assert snapshot(fast) == snapshot(slow)
+    assert UsageDimRollup.objects.filter(tenant_id=fast, metric_id="compute_hours").exists()
+
+
+def test_a_metric_whose_shape_changed_since_the_process_read_it_takes_the_python_path_once(
+    twins, service, raw_calls, shapes, monkeypatch
+):
+    monkeypatch.setattr(usage_service._Catalog, "shapes", {})
+    Metric.objects.filter(code="compute_hours").update(dimension_keys=[])  # no priced keys yet
+    fast, slow = twins()
+    gpu = {
+        "metric": "compute_hours",
+        "quantity": "2",
+        "properties": {"type": "gpu"},
+        "timestamp": "2026-11-30T11:00:00Z",
+    }
+    a, b = post_both(service, fast, slow, body_json([{**gpu, "event_id": "g1"}]))
+    assert raw_calls[-1] == (fast, "taken") and shapes[-1] == "plain"
+    Metric.objects.filter(code="compute_hours").update(dimension_keys=["type"])  # this process still has it plain
+    a, b = post_both(service, fast, slow, body_json([{**gpu, "event_id": "g2"}, *jobs(range(2))]))
+    assert (a.status_code, a.content) == (b.status_code, b.content)
+    assert a.json() == {"accepted": 3, "duplicates": 0}
+    assert raw_calls[-1] == (fast, "refused") and shapes[-1] == "plain"  # nothing written by it (the spy checks)
+    assert usage_service._Catalog.shapes["compute_hours"] == "full"  # the Python path read the catalog again
+    a, b = post_both(service, fast, slow, body_json([{**gpu, "event_id": "g3"}]))
+    assert raw_calls[-1] == (fast, "taken") and shapes[-1] == "full"
+    assert snapshot(fast) == snapshot(slow)
+    dims = UsageDimRollup.objects.filter(tenant_id=fast, metric_id="compute_hours")
+    assert sum(r.event_count for r in dims) == 2  # g2 and g3: g1 was stored before the metric had keys
 
 
 def test_a_refused_batch_creates_no_tenant(twins, service, raw_calls):
