@@ -47,6 +47,7 @@ from billing.models.usage import ROLLUP_SHARDS
 from billing.models.usage_levels import LEVEL_AGGREGATIONS
 from billing.services.usage_levels import level_rollup_lock
 from billing.services.usage_sql import (
+    BATCH_PARAMS,
     COLUMNS,
     FINALIZED,
     SINGLE_VALUES,
@@ -390,7 +391,7 @@ def _ingest_raw(tenant_id: str, body: bytes, events: list, now: datetime, fresh:
     tenant has no quota; anything else goes through the Python checks, which name each problem.
     """
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cur:
+    with psycopg.RawCursor(connection.connection) as cur:  # the statement has PostgreSQL's own placeholders
         repeats = len(set(map(itemgetter("event_id"), events))) < len(events)
         shape = _Catalog.batch_shape(cur, set(map(itemgetter("metric"), events)))
         params = {
@@ -402,7 +403,7 @@ def _ingest_raw(tenant_id: str, body: bytes, events: list, now: datetime, fresh:
             "n": len(events),
         }
         taken, has_quota, has_alerts, inserted = cur.execute(
-            batch_sql(fresh, repeats, shape), params, prepare=True
+            batch_sql(fresh, repeats, shape), [params[name] for name in BATCH_PARAMS], prepare=True
         ).fetchone()
     if not taken:
         _Catalog.saw_quota(tenant_id, has_quota)

@@ -21,6 +21,7 @@ placeholders are parsed once per process, not once per request (≈ 0.6 M instru
 from __future__ import annotations
 
 import functools
+import re
 
 from billing.models import (
     Invoice,
@@ -41,6 +42,8 @@ from billing_project.fields import INSTANT_MAX, INSTANT_MIN
 COLUMNS = "event_id, metric_id, quantity, ts, resource_id, cost_center, properties"
 SHAPES = ("plain", "unique", "full")
 FINALIZED = ("open", "paid", "uncollectible")  # an invoice in these states closes its period to usage
+# The batch statement's parameters, in the order of its placeholders ($1…; see `_positional`).
+BATCH_PARAMS = ("t", "now", "latest", "shard", "body", "n")
 # An event's unique_key, from its source row `s` and its metric `m`: only unique_count events carry one.
 UNIQUE_KEY_SQL = "CASE WHEN m.aggregation = 'unique_count' THEN md5(s.properties ->> m.field) END"
 
@@ -323,13 +326,26 @@ def batch_sql(fresh: bool, repeats: bool = True, shape: str = "full") -> str:
         SELECT %(t)s, '', '', '', 0, '', now() FROM ctx WHERE go ON CONFLICT (id) DO NOTHING
     ),"""
     tail = f"SELECT ctx.go, ctx.any_quota, ctx.alerts, (SELECT count(*) FROM {'ok' if fresh else 'ins'}) FROM ctx"
-    return ingest_sql(
-        "ok s",
-        returning_events=False,
-        prelude=prelude,
-        tail=tail,
-        fresh=fresh,
-        keyed=True,
-        folded="ok" if fresh else "ins",
-        shape=shape,
+    return _positional(
+        ingest_sql(
+            "ok s",
+            returning_events=False,
+            prelude=prelude,
+            tail=tail,
+            fresh=fresh,
+            keyed=True,
+            folded="ok" if fresh else "ins",
+            shape=shape,
+        ),
+        BATCH_PARAMS,
     )
+
+
+def _positional(sql: str, names: tuple[str, ...]) -> str:
+    """Return `sql` with PostgreSQL's own placeholders: each %(name)s as $1, $2… in the order of `names`.
+
+    For psycopg's `RawCursor`, which sends the text as it is: psycopg converts a named query on every
+    execution when it is longer than its cache takes (4,096 characters), ≈ 0.2 ms for this one.
+    """
+    number = {name: f"${i}" for i, name in enumerate(names, 1)}
+    return re.sub(r"%\((\w+)\)s|%%", lambda m: number[m[1]] if m[1] else "%", sql)
