@@ -279,7 +279,8 @@ def batch_sql(fresh: bool, repeats: bool = True, shape: str = "full") -> str:
     says (taken, any quota, any alert, events inserted). `fresh`: as `ingest_sql`; `repeats`: some
     event_id occurs more than once in the body (only its first occurrence is stored); `shape`: as
     `single_sql`'s, the widest of the batch's metrics (a "plain" batch carries neither the per-day
-    distinct insert nor the per-dimension rollups).
+    distinct insert nor the per-dimension rollups). Without repeats, `ok` is not materialized: each
+    insert reads the checked rows of `src` itself (≈ 0.5-1 ms less a batch than copying them once more).
     """
     from costcenters.selectors.cost_centers import cost_center_live_sql
     from quotas.selectors.quotas import quota_exists_sql
@@ -316,7 +317,7 @@ def batch_sql(fresh: bool, repeats: bool = True, shape: str = "full") -> str:
         FROM checked, (SELECT {quota_exists_sql(tenant_param="%(t)s")} AS any_quota,
                               {alert_exists_sql(tenant_param="%(t)s")} AS alerts) f
     ),
-    ok AS (
+    ok AS {"" if repeats else "NOT MATERIALIZED "}(
         SELECT {"DISTINCT ON (src.event_id)" if repeats else ""} src.event_id, src.metric_id, src.quantity, src.ts,
                src.resource_id, src.cost_center, src.properties, src.unique_key, src.ts AS "timestamp"
         FROM src, ctx WHERE ctx.go {"ORDER BY src.event_id, src.ord" if repeats else ""}
