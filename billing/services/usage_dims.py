@@ -33,6 +33,7 @@ from billing.models import (
     UsageDimRollup,
     UsageEvent,
 )
+from billing.models.usage import UTC_HOUR_SQL
 
 #: Before any event: a tenant with no closed period is rebuilt from its first event.
 EVER = datetime(1, 1, 1, tzinfo=UTC)
@@ -57,7 +58,7 @@ def ingest_ctes(source: str = "ins") -> str:
     metric, hourly, rollup = Metric._meta.db_table, UsageDimHourly._meta.db_table, UsageDimRollup._meta.db_table
     return f"""
     , dim_src AS (
-        SELECT i.metric_id, date_trunc('hour', i."timestamp", 'UTC') AS hour, i.resource_id, i.cost_center,
+        SELECT i.metric_id, {UTC_HOUR_SQL.format('i."timestamp"')} AS hour, i.resource_id, i.cost_center,
                i.quantity, {project_sql("i.properties", "dm.dimension_keys")} AS dims
         FROM {source} i JOIN {metric} dm ON dm.code = i.metric_id AND dm.dimension_keys <> '[]'::jsonb
     ), dim_roll AS (

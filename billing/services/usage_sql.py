@@ -33,6 +33,7 @@ from billing.models import (
     UsageHourly,
     UsageRollup,
 )
+from billing.models.usage import UTC_HOUR_SQL
 from billing.models.usage_levels import LEVEL_AGGREGATIONS
 from billing.services.usage_dims import ingest_ctes
 from billing.services.usage_levels import level_rollup_cte
@@ -70,7 +71,7 @@ def _rollup_ctes(one_row: bool, rows: str = "ins") -> str:
         "tenant_id, metric_id, hour, resource_id, cost_center, shard",
         "tenant_id, metric_id, hour, shard",
     )
-    hour = "date_trunc('hour', \"timestamp\", 'UTC')"
+    hour = UTC_HOUR_SQL.format('"timestamp"')
     if one_row:
         roll_select = (
             f"SELECT %(t)s, metric_id, {hour}, resource_id, cost_center, %(shard)s, quantity, quantity, 1 FROM {rows}"

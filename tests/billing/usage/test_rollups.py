@@ -286,3 +286,31 @@ def test_a_connection_keeps_its_stripe_and_live_connections_never_share_one():
     assert len({_connection_shard(c.cursor()) for c in others}) == 3
     for c in others:
         c.close()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/St_Johns"])
+def test_the_rollups_utc_hour_is_date_trunc_in_utc_for_every_instant(zone):
+    """The ingest's `hour` (UTC_HOUR_SQL, arithmetic on the instant) equals date_trunc('hour', ts, 'UTC'):
+    at and around every hour boundary, at random instants of the accepted range, whatever the session's
+    time zone (half-hour and odd offsets included)."""
+    from billing.models.usage import UTC_HOUR_SQL
+
+    with connection.cursor() as cur:
+        cur.execute(f"SET LOCAL TimeZone = '{zone}'")
+        cur.execute(
+            f"""
+            WITH t(ts) AS (
+                SELECT '2000-01-01 00:00:00+00'::timestamptz + g * interval '1 hour' + d * interval '1 microsecond'
+                FROM generate_series(0, 876600, 97) g, unnest(ARRAY[-1, 0, 1, 1799999999, 3599999999]) d
+                UNION ALL
+                SELECT '2000-01-01 00:00:00+00'::timestamptz + random() * interval '100 years'
+                FROM generate_series(1, 20000)
+            )
+            SELECT count(*), count(*) FILTER (WHERE {UTC_HOUR_SQL.format("ts")} <> date_trunc('hour', ts, 'UTC'))
+            FROM t
+            """
+        )
+        total, different = cur.fetchone()
+    assert total > 60_000
+    assert different == 0
