@@ -34,7 +34,7 @@ from bench.cputime import process_seconds  # noqa: E402
 from bench.ingest import COPY_COLUMNS, _copy_rows_of, create_raw_table, make_events  # noqa: E402
 
 PER = 1000
-TENANTS = [f"bench-ingest-{c}" for c in range(4)]
+TENANTS = [f"bench-ingest-{uuid.uuid4().hex[:8]}-{c}" for c in range(4)]  # this run's tenants only
 _COPY_SQL = f"COPY bench_cpu_raw ({COPY_COLUMNS}) FROM STDIN"
 
 
