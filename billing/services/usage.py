@@ -81,6 +81,13 @@ class IngestResult:
     duplicates: int
 
 
+# The catalog as `_Catalog.saw_catalog` takes it: one row of arrays (code, aggregation, field, has dimension keys).
+_CATALOG_SQL = (
+    "SELECT array_agg(code), array_agg(aggregation), array_agg(field), "
+    f"array_agg(dimension_keys <> '[]'::jsonb) FROM {Metric._meta.db_table}"
+)
+
+
 def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
     """Return the request's context, creating the Tenant row on first use, in one round trip."""
     from quotas.selectors.quotas import quota_exists_sql, quota_hard_exists_sql
@@ -93,10 +100,7 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
             VALUES (%(t)s, '', '', '', 0, '', now()) ON CONFLICT (id) DO NOTHING
         )
         SELECT
-            (SELECT array_agg(code) FROM {Metric._meta.db_table}),
-            (SELECT array_agg(aggregation) FROM {Metric._meta.db_table}),
-            (SELECT array_agg(field) FROM {Metric._meta.db_table}),
-            (SELECT array_agg(dimension_keys <> '[]'::jsonb) FROM {Metric._meta.db_table}),
+            c.*,
             (SELECT array_agg(period_start) FROM {Invoice._meta.db_table}
               WHERE tenant_id = %(t)s AND status = ANY(%(fin)s)),
             (SELECT array_agg(period_end) FROM {Invoice._meta.db_table}
@@ -104,6 +108,7 @@ def _load_context(cur, tenant_id: str, now: datetime) -> EventContext:
             {quota_hard_exists_sql(tenant_param="%(t)s")},
             {alert_exists_sql(tenant_param="%(t)s")},
             {quota_exists_sql(tenant_param="%(t)s")}
+        FROM ({_CATALOG_SQL}) c
         """,
         {"t": tenant_id, "fin": list(FINALIZED)},
         prepare=True,
@@ -181,13 +186,7 @@ class _Catalog:
         """Return the widest shape of the metrics `codes` (the catalog read once when one is new to
         this process; "full" for a code still unknown, which the statement then refuses)."""
         if not codes <= cls.shapes.keys():
-            metric = Metric._meta.db_table
-            cls.saw_catalog(
-                *cur.execute(
-                    f"SELECT array_agg(code), array_agg(aggregation), array_agg(field), "
-                    f"array_agg(dimension_keys <> '[]'::jsonb) FROM {metric}"
-                ).fetchone()
-            )
+            cls.saw_catalog(*cur.execute(_CATALOG_SQL).fetchone())
         shapes = {cls.shapes.get(code, "full") for code in codes}
         return next(shape for shape in ("full", "unique", "plain") if shape in shapes)
 
